@@ -1,0 +1,59 @@
+//! What can go wrong in a use case. The server renders each variant once (DRF bodies).
+
+use ferrocat_store::StoreError;
+use ferrocat_wire::FieldErrors;
+
+/// Messages CVAT uses verbatim.
+pub const NOT_PERMITTED: &str = "You do not have permission to perform this action.";
+pub const NOT_AUTHENTICATED: &str = "Authentication credentials were not provided.";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 401 with this detail (bad or missing credentials).
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
+    /// 403 with this detail.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// 404 `{"detail":"Not found."}`.
+    #[error("not found")]
+    NotFound,
+    /// 400 with field errors.
+    #[error("invalid input: {0:?}")]
+    Invalid(FieldErrors),
+    /// 400 with a JSON list of messages (DRF's view-level "bare" errors).
+    #[error("bad request: {0:?}")]
+    Bare(Vec<String>),
+    /// 409 with a detail.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// 500: logged with its cause, rendered generically.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn forbidden() -> Self {
+        Error::Forbidden(NOT_PERMITTED.into())
+    }
+    pub fn field(field: &str, msg: impl Into<String>) -> Self {
+        Error::Invalid(FieldErrors::single(field, msg))
+    }
+    pub fn non_field(msg: impl Into<String>) -> Self {
+        Error::Invalid(FieldErrors::non_field(msg))
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+
+impl From<FieldErrors> for Error {
+    fn from(e: FieldErrors) -> Self {
+        Error::Invalid(e)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,140 @@
+//! ferrocat's use cases: accounts, permissions, tasks, jobs, annotations.
+//!
+//! [`Core`] is built once from a [`ferrocat_store::Db`] and a [`CoreConfig`], and hands
+//! out one small service per resource (`core.auth()`, `core.users()`, `core.server()`).
+//! Each service checks permissions itself (see [`permissions`]), so that a handler only
+//! extracts, calls and maps. No HTTP types here.
+
+use std::sync::Arc;
+
+use chrono_tz::Tz;
+use ferrocat_store::Db;
+use ferrocat_wire::server::UserAgreement;
+use tokio::sync::Semaphore;
+
+pub mod auth;
+pub mod error;
+pub mod passwords;
+pub mod permissions;
+pub mod server;
+pub mod users;
+
+pub use error::{Error, Result};
+pub use ferrocat_store::UserRow as User;
+pub use ferrocat_store::auth::SessionRow as Session;
+pub use permissions::{Actor, Perm, Policy, Role};
+
+/// Settings the use cases need.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Time zone in which dates are rendered (api-v1 §2.4).
+    pub time_zone: Tz,
+    /// Groups a self-registered user joins.
+    pub default_groups: Vec<String>,
+    /// Agreements shown at registration; required ones must be confirmed.
+    pub user_agreements: Vec<UserAgreement>,
+    /// How long a cookie session lives.
+    pub session_ttl: chrono::Duration,
+    pub policy: Policy,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            time_zone: Tz::UTC,
+            default_groups: vec!["user".into()],
+            user_agreements: vec![],
+            session_ttl: chrono::Duration::days(14),
+            policy: Policy::default(),
+        }
+    }
+}
+
+/// The use-case layer: cheap to clone, shared by all requests and workers.
+#[derive(Clone)]
+pub struct Core {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    cfg: CoreConfig,
+    blocking: Semaphore,
+}
+
+impl Core {
+    pub fn new(db: Db, cfg: CoreConfig) -> Core {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Core {
+            inner: Arc::new(Inner {
+                db,
+                cfg,
+                blocking: Semaphore::new(cores),
+            }),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.inner.cfg
+    }
+
+    /// Runs CPU-heavy work (hashing, decoding) on the blocking pool, at most one per core
+    /// at a time, so that the async runtime keeps answering.
+    pub async fn blocking<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let _permit = self
+            .inner
+            .blocking
+            .acquire()
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| Error::Internal(format!("blocking work failed: {e}")))
+    }
+
+    pub fn auth(&self) -> auth::AuthService<'_> {
+        auth::AuthService { core: self }
+    }
+
+    pub fn users(&self) -> users::UserService<'_> {
+        users::UserService { core: self }
+    }
+
+    pub fn server(&self) -> server::ServerService<'_> {
+        server::ServerService { core: self }
+    }
+
+    /// Checks a permission for `actor` under the configured policy.
+    pub fn check(&self, actor: &Actor, perm: Perm<'_>) -> Result<()> {
+        permissions::check(actor, self.inner.cfg.policy, perm)
+    }
+}
+
+/// Random lowercase hex of `bytes` random bytes (token keys).
+pub(crate) fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Random alphanumeric string (session keys, CSRF tokens, generated passwords).
+pub fn random_alnum(len: usize) -> String {
+    use rand::Rng;
+    use rand::distr::Alphanumeric;
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}

@@ -1,0 +1,191 @@
+//! `Application`: builds everything from a [`Config`] (data folders, database,
+//! migrations, first admin, router) and serves until shut down. `main` and the tests
+//! share it.
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::Router;
+use ferrocat_core::Core;
+use ferrocat_store::Db;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::config::Config;
+use crate::middleware::{AuthLimiter, MakeId, REQUEST_ID};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Core,
+    pub limiter: AuthLimiter,
+    pub metrics: PrometheusHandle,
+}
+
+/// A built server, bound to its address, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    core: Core,
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every app in a
+/// process, e.g. in tests).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ])
+                .expect("static buckets are valid")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed; then ours just stays empty.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Opens the configured database and applies migrations.
+pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        anyhow::anyhow!("cannot create data dir {}: {e}", config.data_dir.display())
+    })?;
+    let db = Db::connect(&config.database_url(), config.db_max_connections).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+impl Application {
+    /// Builds from the configuration: creates folders, connects and migrates the database.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        config.validate()?;
+        let db = open_db(&config).await?;
+        Self::build_with_db(config, db).await
+    }
+
+    /// Builds on an already migrated database (tests use it for PostgreSQL schemas).
+    pub async fn build_with_db(config: Config, db: Db) -> anyhow::Result<Application> {
+        config.validate()?;
+        std::fs::create_dir_all(config.share_dir()).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create share dir {}: {e}",
+                config.share_dir().display()
+            )
+        })?;
+        let core = Core::new(db, config.core_config()?);
+        if let Some(password) = core
+            .auth()
+            .ensure_initial_admin(config.admin_password.clone())
+            .await?
+        {
+            if config.admin_password.is_some() {
+                tracing::warn!(
+                    "created the superuser \"admin\" with the password from FERROCAT_ADMIN_PASSWORD"
+                );
+            } else {
+                tracing::warn!(
+                    "created the superuser \"admin\" with password: {password}  (shown once; change it after logging in)"
+                );
+            }
+        }
+        let state = AppState {
+            core: core.clone(),
+            limiter: AuthLimiter::new(config.auth_rate()?),
+            metrics: metrics_handle(),
+        };
+        let router = crate::http::router(state)
+            .layer(axum::middleware::from_fn(crate::middleware::observe))
+            .layer(axum::middleware::from_fn(
+                crate::middleware::security_headers,
+            ))
+            .layer(CatchPanicLayer::custom(|_| {
+                crate::error::ApiError::Internal("handler panicked".into()).into_response_owned()
+            }))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+            .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeId));
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        Ok(Application {
+            listener,
+            router,
+            core,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests and closes
+    /// the database.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let core = self.core.clone();
+        let housekeeping = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                match core.db().purge_expired_sessions().await {
+                    Ok(n) if n > 0 => tracing::info!(sessions = n, "purged expired sessions"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "session purge failed"),
+                }
+            }
+        });
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
+        housekeeping.abort();
+        self.core.db().close().await;
+        Ok(())
+    }
+}
+
+impl crate::error::ApiError {
+    fn into_response_owned(self) -> axum::response::Response {
+        axum::response::IntoResponse::into_response(self)
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,298 @@
+//! Configuration: one typed struct from command-line flags and `FERROCAT_*` variables,
+//! validated at start-up.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use chrono_tz::Tz;
+use clap::{Args, Parser, Subcommand};
+use ferrocat_core::CoreConfig;
+use ferrocat_wire::server::UserAgreement;
+
+/// ferrocat: a single-binary image and video annotation server speaking the CVAT REST
+/// API v1. With no command it runs `serve`.
+#[derive(Debug, Parser)]
+#[command(name = "ferrocat", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default). Applies migrations first.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create a superuser (staff, admin group) non-interactively.
+    Createsuperuser {
+        #[arg(long)]
+        username: String,
+        #[arg(long, default_value = "")]
+        email: String,
+        #[arg(long, env = "FERROCAT_SUPERUSER_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+}
+
+/// Settings shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(
+        long,
+        env = "FERROCAT_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: SocketAddr,
+
+    /// Folder for the SQLite database, media and exports.
+    #[arg(
+        long,
+        env = "FERROCAT_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// Root of the server share that `server_files` and `/server/share` read
+    /// [default: <data-dir>/share].
+    #[arg(long, env = "FERROCAT_SHARE_DIR", global = true)]
+    pub share_dir: Option<PathBuf>,
+
+    /// Metadata database: `sqlite://path` or `postgres://user@host/db`
+    /// [default: sqlite://<data-dir>/ferrocat.db].
+    #[arg(
+        long,
+        env = "FERROCAT_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
+    /// IANA time zone in which dates are rendered (e.g. `Asia/Shanghai`).
+    #[arg(long, env = "FERROCAT_TIME_ZONE", default_value = "UTC", global = true)]
+    pub time_zone: String,
+
+    /// Password for the `admin` superuser created on first start (random and printed
+    /// once when unset).
+    #[arg(
+        long,
+        env = "FERROCAT_ADMIN_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub admin_password: Option<String>,
+
+    /// Comma-separated groups that self-registered users join (empty: none, as CVAT).
+    #[arg(
+        long,
+        env = "FERROCAT_DEFAULT_GROUPS",
+        default_value = "user",
+        global = true
+    )]
+    pub default_groups: String,
+
+    /// Login and registration attempts allowed per client address, as `N/second`,
+    /// `N/minute` or `N/hour`; `0` turns the limit off.
+    #[arg(
+        long,
+        env = "FERROCAT_AUTH_RATE_LIMIT",
+        default_value = "20/minute",
+        global = true
+    )]
+    pub auth_rate_limit: String,
+
+    /// User agreements shown at registration, as a JSON list of
+    /// `{"name", "display_text", "url", "required"}`.
+    #[arg(
+        long,
+        env = "FERROCAT_USER_AGREEMENTS",
+        default_value = "[]",
+        global = true
+    )]
+    pub user_agreements: String,
+
+    /// Largest pool of database connections.
+    #[arg(
+        long,
+        env = "FERROCAT_DB_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub db_max_connections: u32,
+
+    /// Log format: `text` or `json`.
+    #[arg(
+        long,
+        env = "FERROCAT_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: String,
+}
+
+/// An allowance of `count` requests per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: std::time::Duration,
+}
+
+impl Config {
+    /// Settings for tests and embedding: everything under `data_dir`, port chosen by the
+    /// system.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            data_dir: data_dir.into(),
+            share_dir: None,
+            database_url: None,
+            time_zone: "UTC".into(),
+            admin_password: None,
+            default_groups: "user".into(),
+            auth_rate_limit: "20/minute".into(),
+            user_agreements: "[]".into(),
+            db_max_connections: 16,
+            log_format: "text".into(),
+        }
+    }
+
+    pub fn share_dir(&self) -> PathBuf {
+        self.share_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("share"))
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("ferrocat.db").display()))
+    }
+
+    pub fn time_zone(&self) -> anyhow::Result<Tz> {
+        self.time_zone
+            .parse::<Tz>()
+            .map_err(|e| anyhow::anyhow!("--time-zone {:?}: {e}", self.time_zone))
+    }
+
+    pub fn auth_rate(&self) -> anyhow::Result<Option<Rate>> {
+        let s = self.auth_rate_limit.trim();
+        if s == "0" || s.is_empty() {
+            return Ok(None);
+        }
+        let (n, unit) = s.split_once('/').ok_or_else(|| {
+            anyhow::anyhow!("--auth-rate-limit {s:?}: expected N/second, N/minute or N/hour")
+        })?;
+        let count: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--auth-rate-limit {s:?}: bad count"))?;
+        let secs = match unit.trim() {
+            "s" | "sec" | "second" => 1,
+            "m" | "min" | "minute" => 60,
+            "h" | "hour" => 3600,
+            u => anyhow::bail!("--auth-rate-limit {s:?}: unknown unit {u:?}"),
+        };
+        if count == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Rate {
+            count,
+            per: std::time::Duration::from_secs(secs),
+        }))
+    }
+
+    /// The use-case settings, validated.
+    pub fn core_config(&self) -> anyhow::Result<CoreConfig> {
+        let user_agreements: Vec<UserAgreement> = serde_json::from_str(&self.user_agreements)
+            .map_err(|e| anyhow::anyhow!("--user-agreements: {e}"))?;
+        let default_groups: Vec<String> = self
+            .default_groups
+            .split(',')
+            .map(|g| g.trim().to_string())
+            .filter(|g| !g.is_empty())
+            .collect();
+        for g in &default_groups {
+            if ferrocat_core::Role::parse(g).is_none() {
+                anyhow::bail!(
+                    "--default-groups: unknown group {g:?} (admin, user, annotator, observer)"
+                );
+            }
+        }
+        Ok(CoreConfig {
+            time_zone: self.time_zone()?,
+            default_groups,
+            user_agreements,
+            ..CoreConfig::default()
+        })
+    }
+
+    /// Checks every setting; called before anything starts.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.core_config()?;
+        self.auth_rate()?;
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            anyhow::bail!("--log-format must be text or json");
+        }
+        Ok(())
+    }
+
+    /// The effective settings without secrets, for the start-up log.
+    pub fn describe(&self) -> String {
+        let db = self.database_url();
+        let db = match db.split_once('@') {
+            Some((scheme_user, host)) if db.starts_with("postgres") => {
+                let scheme = scheme_user.split("://").next().unwrap_or("postgres");
+                format!("{scheme}://***@{host}")
+            }
+            _ => db,
+        };
+        format!(
+            "listen={} data_dir={} share_dir={} database={} time_zone={} default_groups={:?} auth_rate_limit={}",
+            self.listen,
+            self.data_dir.display(),
+            self.share_dir().display(),
+            db,
+            self.time_zone,
+            self.default_groups,
+            self.auth_rate_limit
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse() {
+        let mut c = Config::for_data_dir("/tmp/x");
+        assert_eq!(
+            c.auth_rate().unwrap(),
+            Some(Rate {
+                count: 20,
+                per: std::time::Duration::from_secs(60)
+            })
+        );
+        c.auth_rate_limit = "0".into();
+        assert_eq!(c.auth_rate().unwrap(), None);
+        c.auth_rate_limit = "5/fortnight".into();
+        assert!(c.auth_rate().is_err());
+    }
+
+    #[test]
+    fn bad_settings_fail_fast() {
+        let mut c = Config::for_data_dir("/tmp/x");
+        c.time_zone = "Mars/Olympus".into();
+        assert!(c.validate().is_err());
+        let mut c = Config::for_data_dir("/tmp/x");
+        c.default_groups = "user,wizard".into();
+        assert!(c.validate().is_err());
+        let c = Config::for_data_dir("/tmp/x");
+        assert!(c.database_url().ends_with("ferrocat.db"));
+    }
+}

@@ -1,0 +1,84 @@
+//! The HTTP routes, one module per resource, assembled by [`router`].
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+pub mod auth;
+pub mod openapi;
+pub mod ops;
+pub mod server;
+pub mod users;
+
+/// Largest non-file request body (CVAT's setting).
+pub const MAX_BODY: usize = 100 * 1024 * 1024;
+
+/// The `/api/v1` routes.
+fn api(state: &AppState) -> Router<AppState> {
+    let throttled = Router::new()
+        .route("/auth/login", post(auth::login))
+        .route("/auth/register", post(auth::register))
+        .route_layer(middleware::from_fn_with_state(
+            state.limiter.clone(),
+            crate::middleware::rate_limit,
+        ));
+    Router::new()
+        .merge(throttled)
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/password/change", post(auth::password_change))
+        .route("/restrictions/user-agreements", get(auth::user_agreements))
+        .route("/users", get(users::list))
+        .route("/users/self", get(users::me))
+        .route(
+            "/users/{id}",
+            get(users::retrieve)
+                .patch(users::update)
+                .delete(users::destroy),
+        )
+        .route("/server/about", get(server::about))
+        .route("/server/exception", post(server::exception))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ))
+}
+
+/// Every route of the server.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/api/v1", api(&state))
+        .merge(ops::router())
+        .merge(openapi::router())
+        .fallback(not_found)
+        .layer(middleware::from_fn(method_not_allowed_body))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Unknown paths: 404 for every method, without authentication (api-v1 §13).
+async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+/// Gives axum's bare 405 responses DRF's body.
+async fn method_not_allowed_body(req: Request, next: Next) -> Response {
+    let method = req.method().to_string();
+    let resp = next.run(req).await;
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !resp.headers().contains_key("content-type")
+    {
+        let allow = resp.headers().get("allow").cloned();
+        let mut r = ApiError::method_not_allowed(&method).into_response();
+        if let Some(a) = allow {
+            r.headers_mut().insert("allow", a);
+        }
+        return r;
+    }
+    resp
+}

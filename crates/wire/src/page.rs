@@ -1,0 +1,12 @@
+//! The pagination envelope (api-v1 §2.6).
+
+use serde::Serialize;
+
+/// `{"count", "next", "previous", "results"}`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Page<T> {
+    pub count: i64,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+    pub results: Vec<T>,
+}
