@@ -59,12 +59,11 @@ impl ServerService<'_> {
             }
             *slot = f.int(name, false).flatten();
         }
-        match f.required_string("time", false) {
-            Some(t) => match time::parse(&t) {
+        if let Some(t) = f.required_string("time", false) {
+            match time::parse(&t) {
                 Some(t) => e.time = Some(time::render(t, tz)),
                 None => f.errors.add("time", DATETIME_FORMAT),
-            },
-            None => {}
+            }
         }
         let mut errs = f.errors;
         for (field, v, max) in [

@@ -34,7 +34,7 @@ pub enum Authn {
     Anonymous,
     Failed(AuthFailure),
     User {
-        user: User,
+        user: Box<User>,
         via: Via,
         session: Option<Session>,
     },
@@ -117,7 +117,7 @@ async fn resolve(state: &AppState, method: &Method, headers: &HeaderMap) -> Auth
             }
             return match auth.authenticate_token(rest).await {
                 Ok(user) => Authn::User {
-                    user,
+                    user: Box::new(user),
                     via: Via::Token,
                     session: None,
                 },
@@ -136,7 +136,7 @@ async fn resolve(state: &AppState, method: &Method, headers: &HeaderMap) -> Auth
             };
             return match auth.authenticate_basic(u, p).await {
                 Ok(user) => Authn::User {
-                    user,
+                    user: Box::new(user),
                     via: Via::Basic,
                     session: None,
                 },
@@ -168,7 +168,7 @@ async fn resolve(state: &AppState, method: &Method, headers: &HeaderMap) -> Auth
                 }
             }
             Authn::User {
-                user,
+                user: Box::new(user),
                 via: Via::Session,
                 session: Some(session),
             }

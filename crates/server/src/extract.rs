@@ -41,7 +41,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
         match parts.extensions.get::<Authn>() {
             Some(Authn::User { user, session, .. }) => Ok(MaybeUser(Some(AuthUser {
                 actor: Actor::from_user(user),
-                user: user.clone(),
+                user: User::clone(user),
                 session: session.clone(),
             }))),
             Some(Authn::Failed(e)) => Err(e.clone().into_api_error()),

@@ -91,10 +91,11 @@ impl UserSort {
     fn column(self) -> &'static str {
         match self {
             UserSort::Id => "id",
-            UserSort::Username => "username",
-            UserSort::FirstName => "first_name",
-            UserSort::LastName => "last_name",
-            UserSort::Email => "email",
+            // Text orders are case-insensitive, and the same on both engines.
+            UserSort::Username => "username_key",
+            UserSort::FirstName => "lower(first_name)",
+            UserSort::LastName => "lower(last_name)",
+            UserSort::Email => "lower(email)",
             UserSort::IsStaff => "is_staff",
             UserSort::IsSuperuser => "is_superuser",
             UserSort::IsActive => "is_active",
@@ -185,16 +186,15 @@ impl Db {
 
     /// Whether another user (not `except`) has this e-mail, case-insensitively.
     pub async fn email_taken(&self, email: &str, except: Option<i64>) -> Result<bool> {
-        let (n,): (i64,) =
-            with_db!(self, |p| {
-                sqlx::query_as(
+        let (n,): (i64,) = with_db!(self, |p| {
+            sqlx::query_as(
             "SELECT COUNT(*) FROM users WHERE email <> '' AND lower(email) = lower($1) AND id <> $2"
         )
         .bind(email)
         .bind(except.unwrap_or(-1))
         .fetch_one(p)
         .await
-            })?;
+        })?;
         Ok(n > 0)
     }
 

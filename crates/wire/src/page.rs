@@ -1,9 +1,9 @@
 //! The pagination envelope (api-v1 §2.6).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// `{"count", "next", "previous", "results"}`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Page<T> {
     pub count: i64,
     pub next: Option<String>,

@@ -1,8 +1,8 @@
 //! `/users` (api-v1 §4.5).
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::StatusCode;
 use ferrocat_core::User;
 use ferrocat_core::users::Form;
 use ferrocat_wire::Page;
@@ -51,7 +51,7 @@ pub async fn list(
     State(st): State<AppState>,
     me: AuthUser,
     origin: Origin,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Json<Page<AnyUser>>> {
     let pq = PageQuery::from_query(uri.query());
     let users = st.core.users();

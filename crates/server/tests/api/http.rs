@@ -1,0 +1,131 @@
+//! api-v1 §2 and §13, and the operability endpoints.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::common::{Backend, TestApp};
+
+async fn app() -> TestApp {
+    TestApp::spawn(Backend::Sqlite).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_and_plugin_probes_are_404_without_auth() {
+    let app = app().await;
+    let probes = [
+        (Method::OPTIONS, "/auto_annotation/meta/get"),
+        (Method::OPTIONS, "/tensorflow/annotation/meta/get"),
+        (Method::OPTIONS, "/tensorflow/segmentation/meta/get"),
+        (Method::GET, "/dextr/enabled"),
+        (Method::GET, "/reid/enabled"),
+        (Method::GET, "/analytics/app/kibana"),
+        (Method::DELETE, "/api/v1/nothing/here"),
+        (Method::GET, "/api/v1/users/"),
+        (Method::POST, "/api/v1/auth/login/"),
+        (Method::GET, "/api/v1/jobs"),
+        (Method::PATCH, "/no"),
+    ];
+    for (m, path) in probes {
+        let r = app.call(m.clone(), path, None, None).await;
+        assert_eq!(r.status, 404, "{m} {path}");
+        assert_eq!(r.body, json!({"detail": "Not found."}), "{m} {path}");
+    }
+    // also with an invalid token: unknown paths never authenticate
+    let r = app
+        .call(Method::GET, "/dextr/enabled", Some("bad"), None)
+        .await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_works_where_get_does() {
+    let app = app().await;
+    let r = app
+        .call(
+            Method::HEAD,
+            "/api/v1/users/self",
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_metrics_and_security_headers() {
+    let app = app().await;
+    let r = app.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, json!({"status": "ok", "database": "sqlite"}));
+    app.get("/api/v1/users/self", &app.admin_token).await;
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("ferrocat_http_requests_total"), "{text}");
+    assert!(text.contains("route=\"/api/v1/users/self\""), "{text}");
+    assert!(
+        text.contains("ferrocat_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    let r = app.get("/api/v1/users/self", &app.admin_token).await;
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    assert!(r.headers.get("x-request-id").is_some());
+    assert!(r.headers.get("content-security-policy").is_none());
+    let r = app.call(Method::GET, "/api/swagger/", None, None).await;
+    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    let r = app.call(Method::GET, "/", None, None).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.headers["location"], "/api/swagger/");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_lists_every_route_and_swagger_ui_is_served() {
+    let app = app().await;
+    let r = app.call(Method::GET, "/api/swagger.json", None, None).await;
+    assert_eq!(r.status, 200);
+    let paths = r.body["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/auth/login",
+        "/api/v1/auth/logout",
+        "/api/v1/auth/register",
+        "/api/v1/auth/password/change",
+        "/api/v1/restrictions/user-agreements",
+        "/api/v1/users",
+        "/api/v1/users/self",
+        "/api/v1/users/{id}",
+        "/api/v1/server/about",
+        "/api/v1/server/exception",
+        "/healthz",
+        "/metrics",
+    ] {
+        assert!(
+            paths.contains_key(p),
+            "{p} missing from the OpenAPI document"
+        );
+    }
+    let html = app
+        .client
+        .get(app.url("/api/swagger/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("swagger"), "{html}");
+    let init = app
+        .client
+        .get(app.url("/api/swagger/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(init.status(), 200);
+    assert!(init.text().await.unwrap().contains("/api/swagger.json"));
+}

@@ -1,0 +1,10 @@
+//! HTTP-level tests of ferrocat: a real server on a random port, driven like a client,
+//! on SQLite and on PostgreSQL.
+
+mod common;
+
+mod auth;
+mod cli;
+mod http;
+mod server;
+mod users;

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, and every test on SQLite and on PostgreSQL.
+#
+# PostgreSQL: uses $FERROCAT_TEST_PG when set; otherwise creates the database
+# `ferrocat_test` on $FERROCAT_TEST_PG_ADMIN (default: the local server on
+# 127.0.0.1:5432 as `postgres`, trust auth). Without a reachable server the PostgreSQL
+# variants are skipped with a notice, except under CI, where that is an error.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${FERROCAT_TEST_PG:-}" ]; then
+  admin="${FERROCAT_TEST_PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}"
+  if command -v psql >/dev/null 2>&1 && psql "$admin" -qAtc 'SELECT 1' >/dev/null 2>&1; then
+    psql "$admin" -q -c 'DROP DATABASE IF EXISTS ferrocat_test WITH (FORCE)' -c 'CREATE DATABASE ferrocat_test'
+    export FERROCAT_TEST_PG="${admin%/*}/ferrocat_test"
+    echo "PostgreSQL tests run against ${FERROCAT_TEST_PG}"
+  elif [ -n "${CI:-}" ]; then
+    echo "error: PostgreSQL is required in CI and ${admin} does not answer" >&2
+    exit 1
+  else
+    echo "notice: no PostgreSQL at ${admin}: the PostgreSQL variants of the storage tests are skipped"
+  fi
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
