@@ -24,6 +24,10 @@ pub enum Error {
     /// 400 with a JSON list of messages (DRF's view-level "bare" errors).
     #[error("bad request: {0:?}")]
     Bare(Vec<String>),
+    /// 400 with a nested error body (e.g. `{"labels": [{}, {"name": [...]}]}`) or a
+    /// JSON string.
+    #[error("bad request: {0}")]
+    Body(serde_json::Value),
     /// 409 with a detail.
     #[error("conflict: {0}")]
     Conflict(String),

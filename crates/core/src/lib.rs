@@ -16,7 +16,10 @@ pub mod auth;
 pub mod error;
 pub mod passwords;
 pub mod permissions;
+pub mod processing;
 pub mod server;
+pub mod share;
+pub mod tasks;
 pub mod users;
 
 pub use error::{Error, Result};
@@ -36,6 +39,10 @@ pub struct CoreConfig {
     /// How long a cookie session lives.
     pub session_ttl: chrono::Duration,
     pub policy: Policy,
+    /// Where media, chunks and staging folders live.
+    pub data_dir: std::path::PathBuf,
+    /// The server share root (`server_files`, `/server/share`).
+    pub share_dir: std::path::PathBuf,
 }
 
 impl Default for CoreConfig {
@@ -46,6 +53,8 @@ impl Default for CoreConfig {
             user_agreements: vec![],
             session_ttl: chrono::Duration::days(14),
             policy: Policy::default(),
+            data_dir: "./data".into(),
+            share_dir: "./data/share".into(),
         }
     }
 }
@@ -60,6 +69,7 @@ struct Inner {
     db: Db,
     cfg: CoreConfig,
     blocking: Semaphore,
+    queue: tokio::sync::Notify,
 }
 
 impl Core {
@@ -72,6 +82,7 @@ impl Core {
                 db,
                 cfg,
                 blocking: Semaphore::new(cores),
+                queue: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -110,8 +121,22 @@ impl Core {
         users::UserService { core: self }
     }
 
+    pub fn tasks(&self) -> tasks::TaskService<'_> {
+        tasks::TaskService { core: self }
+    }
+
     pub fn server(&self) -> server::ServerService<'_> {
         server::ServerService { core: self }
+    }
+
+    /// Wakes a background worker (work was queued).
+    pub fn notify_queue(&self) {
+        self.inner.queue.notify_one();
+    }
+
+    /// Completes when work was queued in this process.
+    pub async fn queue_notified(&self) {
+        self.inner.queue.notified().await
     }
 
     /// Checks a permission for `actor` under the configured policy.

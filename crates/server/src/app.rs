@@ -30,6 +30,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     core: Core,
+    workers: usize,
 }
 
 /// The process-wide Prometheus recorder (installed once, shared by every app in a
@@ -117,6 +118,7 @@ impl Application {
             listener,
             router,
             core,
+            workers: config.workers,
         })
     }
 
@@ -136,6 +138,15 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let workers: Vec<_> = (0..self.workers)
+            .map(|_| {
+                tokio::spawn(ferrocat_core::processing::worker(
+                    self.core.clone(),
+                    stop_rx.clone(),
+                ))
+            })
+            .collect();
         let core = self.core.clone();
         let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(3600));
@@ -156,6 +167,12 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await?;
         housekeeping.abort();
+        // Work in progress is not waited for: its lease runs out and the next start (or
+        // another replica) takes it over.
+        let _ = stop_tx.send(true);
+        for w in workers {
+            w.abort();
+        }
         self.core.db().close().await;
         Ok(())
     }

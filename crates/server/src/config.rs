@@ -125,6 +125,11 @@ pub struct Config {
     )]
     pub db_max_connections: u32,
 
+    /// Background workers in this process (task data processing); 0 serves the API
+    /// only and leaves the work to other processes.
+    #[arg(long, env = "FERROCAT_WORKERS", default_value_t = 1, global = true)]
+    pub workers: usize,
+
     /// Log format: `text` or `json`.
     #[arg(
         long,
@@ -157,6 +162,7 @@ impl Config {
             auth_rate_limit: "20/minute".into(),
             user_agreements: "[]".into(),
             db_max_connections: 16,
+            workers: 1,
             log_format: "text".into(),
         }
     }
@@ -224,6 +230,8 @@ impl Config {
             }
         }
         Ok(CoreConfig {
+            data_dir: self.data_dir.clone(),
+            share_dir: self.share_dir(),
             time_zone: self.time_zone()?,
             default_groups,
             user_agreements,

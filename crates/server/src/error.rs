@@ -23,6 +23,8 @@ pub enum ApiError {
     Invalid(FieldErrors),
     /// 400 with a list of strings.
     Bare(Vec<String>),
+    /// 400 with a prepared body (nested field errors, or a JSON string).
+    Body(Value),
     /// 409 `{"detail"}`.
     Conflict(String),
     /// 415 `{"detail"}`.
@@ -55,6 +57,7 @@ impl From<CoreError> for ApiError {
             CoreError::NotFound => ApiError::not_found(),
             CoreError::Invalid(f) => ApiError::Invalid(f),
             CoreError::Bare(v) => ApiError::Bare(v),
+            CoreError::Body(v) => ApiError::Body(v),
             CoreError::Conflict(d) => ApiError::Conflict(d),
             CoreError::Internal(m) => ApiError::Internal(m),
         }
@@ -89,6 +92,7 @@ impl IntoResponse for ApiError {
                 serde_json::to_value(f).unwrap_or(Value::Null),
             ),
             ApiError::Bare(v) => (StatusCode::BAD_REQUEST, json!(v)),
+            ApiError::Body(v) => (StatusCode::BAD_REQUEST, v),
             ApiError::Conflict(d) => (StatusCode::CONFLICT, detail(d)),
             ApiError::UnsupportedMediaType(d) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, detail(d)),
             ApiError::Throttled { wait_secs } => {

@@ -21,6 +21,8 @@ use sqlx::{PgPool, SqlitePool};
 
 pub mod auth;
 pub mod exceptions;
+pub mod queue;
+pub mod tasks;
 pub mod users;
 
 pub use users::{NewUser, UserPatch, UserRow, UserSort};

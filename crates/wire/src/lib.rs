@@ -9,6 +9,7 @@ pub mod auth;
 pub mod fields;
 pub mod page;
 pub mod server;
+pub mod tasks;
 pub mod time;
 pub mod users;
 

@@ -11,9 +11,11 @@ use crate::app::AppState;
 use crate::error::ApiError;
 
 pub mod auth;
+pub mod files;
 pub mod openapi;
 pub mod ops;
 pub mod server;
+pub mod tasks;
 pub mod users;
 
 /// Largest non-file request body (CVAT's setting).
@@ -43,6 +45,31 @@ fn api(state: &AppState) -> Router<AppState> {
         )
         .route("/server/about", get(server::about))
         .route("/server/exception", post(server::exception))
+        .route("/server/share", get(server::share))
+        .route("/tasks", get(tasks::list).post(tasks::create))
+        .route(
+            "/tasks/{id}",
+            get(tasks::retrieve)
+                .patch(tasks::update)
+                .put(tasks::replace)
+                .delete(tasks::destroy),
+        )
+        .route("/tasks/{id}/jobs", get(tasks::jobs))
+        .route(
+            "/tasks/{id}/data",
+            // uploads are streamed to disk, so their size is not limited
+            get(tasks::data)
+                .post(tasks::upload)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/tasks/{id}/data/meta", get(tasks::meta))
+        .route("/tasks/{id}/status", get(tasks::status))
+        .route(
+            "/jobs/{id}",
+            get(tasks::job)
+                .patch(tasks::update_job)
+                .put(tasks::update_job),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::authenticate,

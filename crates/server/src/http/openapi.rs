@@ -24,6 +24,20 @@ use crate::app::AppState;
         super::users::destroy,
         super::server::about,
         super::server::exception,
+        super::server::share,
+        super::tasks::list,
+        super::tasks::create,
+        super::tasks::retrieve,
+        super::tasks::update,
+        super::tasks::replace,
+        super::tasks::destroy,
+        super::tasks::jobs,
+        super::tasks::upload,
+        super::tasks::status,
+        super::tasks::meta,
+        super::tasks::data,
+        super::tasks::job,
+        super::tasks::update_job,
         super::ops::healthz,
         super::ops::metrics,
     ),
@@ -35,9 +49,14 @@ use crate::app::AppState;
         ferrocat_wire::server::About,
         ferrocat_wire::server::UserAgreement,
         ferrocat_wire::server::Exception,
+        ferrocat_wire::tasks::Task,
+        ferrocat_wire::tasks::Job,
+        ferrocat_wire::tasks::DataEcho,
+        ferrocat_wire::tasks::DataMeta,
+        ferrocat_wire::tasks::Status,
     )),
     modifiers(&Security),
-    tags((name = "auth"), (name = "users"), (name = "server"), (name = "ops"))
+    tags((name = "auth"), (name = "users"), (name = "tasks"), (name = "jobs"), (name = "data"), (name = "server"), (name = "ops"))
 )]
 pub struct ApiDoc;
 

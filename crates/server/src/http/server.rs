@@ -1,7 +1,7 @@
 //! `/server/*` (api-v1 §11).
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use ferrocat_wire::server::{About, Exception};
 
@@ -30,4 +30,27 @@ pub async fn exception(
         .report_exception(&me.actor, input.object()?)
         .await?;
     Ok((StatusCode::CREATED, Json(e)))
+}
+
+/// One directory of the server share: `[{"name", "type": "REG" | "DIR"}]`, directories
+/// first, then by name.
+#[utoipa::path(get, path = "/api/v1/server/share", tag = "server", params(("directory" = Option<String>, Query)),
+    responses((status = 200, body = Vec<ferrocat_wire::tasks::ShareEntry>), (status = 400), (status = 401)))]
+pub async fn share(
+    State(st): State<AppState>,
+    _me: AuthUser,
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Json<Vec<ferrocat_wire::tasks::ShareEntry>>> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
+    let dir = pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "directory")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("/");
+    Ok(Json(ferrocat_core::share::list(
+        &st.core.config().share_dir,
+        dir,
+    )?))
 }

@@ -23,6 +23,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub admin_token: String,
     pub db: Db,
+    data: std::path::PathBuf,
     _dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
 }
@@ -110,6 +111,7 @@ impl TestApp {
             Backend::Sqlite => ferrocat::app::open_db(&config).await.unwrap(),
             Backend::Postgres => pg_db().await?,
         };
+        let data = config.data_dir.clone();
         let app = Application::build_with_db(config, db.clone())
             .await
             .unwrap();
@@ -127,11 +129,22 @@ impl TestApp {
             client,
             admin_token: String::new(),
             db,
+            data,
             _dir: dir,
             shutdown: Some(tx),
         };
         t.admin_token = t.login("admin", ADMIN_PASSWORD).await;
         Some(t)
+    }
+
+    /// The data folder of this server.
+    pub fn data_path(&self) -> std::path::PathBuf {
+        self.data.clone()
+    }
+
+    /// The share root of this server.
+    pub fn share_dir(&self) -> std::path::PathBuf {
+        self.data.join("share")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -2,9 +2,11 @@
 //! on SQLite and on PostgreSQL.
 
 mod common;
+mod media;
 
 mod auth;
 mod cli;
 mod http;
 mod server;
+mod tasks;
 mod users;

@@ -68,7 +68,21 @@ CREATE TABLE data (
     frame_filter          TEXT NOT NULL DEFAULT '',
     compressed_chunk_type TEXT NOT NULL DEFAULT 'imageset',
     original_chunk_type   TEXT NOT NULL DEFAULT 'imageset',
-    use_zip_chunks        BOOLEAN NOT NULL DEFAULT FALSE
+    use_zip_chunks        BOOLEAN NOT NULL DEFAULT FALSE,
+    -- the sources as the client sent them: {"client_files": [...], "server_files": [...], "remote_files": [...]}
+    sources               TEXT NOT NULL DEFAULT '{}',
+    -- whether processing finished (frames and chunks exist)
+    ready                 BOOLEAN NOT NULL DEFAULT FALSE
+);
+
+-- One row per task frame of a data record (api-v1 §7.5 `frames`).
+CREATE TABLE frames (
+    data_id INTEGER NOT NULL REFERENCES data (id) ON DELETE CASCADE,
+    frame   INTEGER NOT NULL,
+    name    TEXT NOT NULL,
+    width   INTEGER NOT NULL,
+    height  INTEGER NOT NULL,
+    PRIMARY KEY (data_id, frame)
 );
 
 CREATE TABLE tasks (

@@ -1,0 +1,487 @@
+//! Task data processing (api-v1 §7.2), run by the background worker as a queue item.
+//!
+//! The pipeline: gather the sources into the data folder (`raw/`: uploads are already
+//! there, share files are copied), unpack one archive if that is the source, order the
+//! image files by name, select frames (`start_frame`, `stop_frame`, `step`), then chunk by
+//! chunk decode and re-encode the frames on all cores and write the compressed and
+//! original zip chunks, then the preview. Only when everything is written does one
+//! transaction make the frames, segments and jobs visible; on failure the data record
+//! and its folder are removed and the queue item says why.
+//!
+//! A *frame source* yields `(name, path)` pairs of images; archives and folders are
+//! image sources today, and video or PDF sources will plug in at [`collect_frames`]
+//! without touching chunk writing or serving.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ferrocat_media::image::{MediaKind, classify_name, compress_frame, decode_rgb8, preview_jpeg};
+use ferrocat_media::{archive, chunk};
+use ferrocat_store::queue::QueueItem;
+use ferrocat_store::tasks::{DataRow, FrameRow};
+use serde_json::Value;
+
+use crate::Core;
+use crate::tasks::data_dir;
+
+const LEASE_SECS: i64 = 60;
+const MAX_ATTEMPTS: i64 = 3;
+
+/// `step=N` (N ≥ 1) somewhere in the filter; an empty filter means step 1.
+pub fn parse_step(filter: &str) -> Option<u32> {
+    if filter.trim().is_empty() {
+        return Some(1);
+    }
+    let mut rest = filter;
+    while let Some(i) = rest.find("step") {
+        let after = rest[i + 4..].trim_start();
+        if let Some(after) = after.strip_prefix('=') {
+            let digits: String = after
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
+            if !digits.starts_with('0')
+                && let Ok(n) = digits.parse::<u32>()
+                && n >= 1
+            {
+                return Some(n);
+            }
+        }
+        rest = &rest[i + 4..];
+    }
+    None
+}
+
+/// Segments of §7.2.7: `(start, stop)` pairs and the effective overlap.
+pub fn segments(
+    size: i64,
+    segment_size: i64,
+    overlap: Option<i64>,
+    interpolation: bool,
+) -> (Vec<(i64, i64)>, i64) {
+    let seg = if segment_size > 0 { segment_size } else { size };
+    let ovl = overlap
+        .unwrap_or(if interpolation { 5 } else { 0 })
+        .min(seg / 2)
+        .max(0);
+    let step = if segment_size > 0 {
+        segment_size - ovl
+    } else {
+        i64::MAX
+    };
+    let mut out = Vec::new();
+    let mut start = 0i64;
+    while start < size {
+        out.push((start, (start + seg - 1).min(size - 1)));
+        start = start.saturating_add(step.max(1));
+    }
+    (out, ovl)
+}
+
+/// The background worker: claims queue items and runs them until `stop` turns true.
+pub async fn worker(core: Core, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match core
+            .db()
+            .claim_queue_item(chrono::Duration::seconds(LEASE_SECS))
+            .await
+        {
+            Ok(Some(item)) => run_item(&core, item).await,
+            Ok(None) => {
+                tokio::select! {
+                    _ = core.queue_notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "queue claim failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(key = %item.key))]
+async fn run_item(core: &Core, item: QueueItem) {
+    let payload: Value = serde_json::from_str(&item.payload).unwrap_or(Value::Null);
+    let task_id = payload["task_id"].as_i64().unwrap_or(0);
+    let data_id = payload["data_id"].as_i64().unwrap_or(0);
+    let db = core.db();
+    if item.kind != "task_data" {
+        let _ = db
+            .queue_done(
+                item.id,
+                true,
+                &format!("unknown kind of work: {}", item.kind),
+            )
+            .await;
+        return;
+    }
+    if item.attempts > MAX_ATTEMPTS {
+        fail(
+            core,
+            item.id,
+            task_id,
+            data_id,
+            "Processing was interrupted too many times; upload the data again",
+        )
+        .await;
+        return;
+    }
+    let result = process(core, &item, task_id, data_id).await;
+    match result {
+        Ok(()) => {
+            tracing::info!(task_id, data_id, "task data processed");
+            if let Err(e) = db.queue_done(item.id, false, "").await {
+                tracing::warn!(error = %e, "could not mark the queue item finished");
+            }
+        }
+        Err(msg) => {
+            tracing::warn!(task_id, data_id, error = %msg, "task data processing failed");
+            fail(core, item.id, task_id, data_id, &msg).await;
+        }
+    }
+}
+
+async fn fail(core: &Core, item_id: i64, task_id: i64, data_id: i64, msg: &str) {
+    let _ = tokio::fs::remove_dir_all(data_dir(core, data_id)).await;
+    if let Err(e) = core.db().drop_data(task_id, data_id).await {
+        tracing::warn!(error = %e, "could not drop failed data");
+    }
+    let _ = core.db().queue_done(item_id, true, msg).await;
+}
+
+/// One compressed frame: width, height, JPEG bytes, original bytes.
+type Compressed = (u32, u32, Vec<u8>, Vec<u8>);
+
+/// What the blocking part produced.
+struct Built {
+    frames: Vec<FrameRow>,
+    chunk_size: i64,
+    stop_frame: i64,
+}
+
+async fn process(core: &Core, item: &QueueItem, task_id: i64, data_id: i64) -> Result<(), String> {
+    let db = core.db();
+    let Some(task) = db.task(task_id).await.map_err(|e| e.to_string())? else {
+        return Err("the task was deleted".into());
+    };
+    let Some(data) = db.data(data_id).await.map_err(|e| e.to_string())? else {
+        return Err("the task data was deleted".into());
+    };
+    if data.ready {
+        return Ok(()); // finished before a crash lost the queue update
+    }
+    let dir = data_dir(core, data_id);
+    let share = core.config().share_dir.clone();
+    let (tx, rx) = mpsc::channel::<String>();
+    let params = data.clone();
+    let work = tokio::task::spawn_blocking(move || build(&dir, &share, &params, tx));
+    // Forward progress and keep the lease alive while the blocking work runs.
+    let mut work = work;
+    let mut last = String::new();
+    let result = loop {
+        tokio::select! {
+            r = &mut work => break r,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                while let Ok(m) = rx.try_recv() { last = m; }
+                let _ = db.queue_progress(item.id, &last, chrono::Duration::seconds(LEASE_SECS)).await;
+            }
+        }
+    };
+    let built = result.map_err(|e| format!("processing crashed: {e}"))??;
+    let _ = db
+        .queue_progress(
+            item.id,
+            "Task is being saved in database",
+            chrono::Duration::seconds(LEASE_SECS),
+        )
+        .await;
+    let size = built.frames.len() as i64;
+    let (segs, overlap) = segments(size, task.segment_size, task.overlap, false);
+    let done = DataRow {
+        chunk_size: Some(built.chunk_size),
+        size,
+        stop_frame: built.stop_frame,
+        ..data
+    };
+    db.finish_data(task_id, &done, &built.frames, "annotation", overlap, &segs)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The blocking pipeline. Errors are messages for the user.
+fn build(
+    dir: &Path,
+    share: &Path,
+    data: &DataRow,
+    progress: mpsc::Sender<String>,
+) -> Result<Built, String> {
+    let raw = dir.join("raw");
+    std::fs::create_dir_all(&raw).map_err(|e| format!("cannot create {raw:?}: {e}"))?;
+    let sources: Value = serde_json::from_str(&data.sources).unwrap_or(Value::Null);
+    let server_files: Vec<String> = sources["server_files"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !server_files.is_empty() {
+        let _ = progress.send("Data are being copied from share..".into());
+        copy_from_share(share, &server_files, &raw)?;
+    }
+    let frames = collect_frames(dir, &raw, &progress)?;
+    let step = parse_step(&data.frame_filter).unwrap_or(1) as usize;
+    let start = data.start_frame as usize;
+    if start >= frames.len() {
+        return Err(format!(
+            "start_frame {start} is beyond the last frame ({} frames)",
+            frames.len()
+        ));
+    }
+    let stop_given = sources["stop_frame_given"].as_bool().unwrap_or(false);
+    let last = if stop_given {
+        (data.stop_frame as usize).min(frames.len() - 1)
+    } else {
+        frames.len() - 1
+    };
+    let selected: Vec<&(String, PathBuf)> = frames[start..=last].iter().step_by(step).collect();
+    let stop_frame = (start + (selected.len() - 1) * step) as i64;
+
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let chunk_size = match data.chunk_size {
+        Some(c) => c.max(1),
+        None => {
+            let first = read(&selected[0].1)?;
+            let (w, h) = ferrocat_media::image::probe_size(&first)
+                .map_err(|e| format!("{}: {e}", selected[0].0))?;
+            chunk::default_chunk_size(w, h) as i64
+        }
+    };
+    let quality = data.image_quality.clamp(0, 100) as u8;
+    let compressed_dir = dir.join("compressed");
+    let original_dir = dir.join("original");
+    for d in [&compressed_dir, &original_dir] {
+        std::fs::create_dir_all(d).map_err(|e| format!("cannot create {d:?}: {e}"))?;
+    }
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let total = selected.len();
+    let mut out_frames = Vec::with_capacity(total);
+    for (ci, group) in selected.chunks(chunk_size as usize).enumerate() {
+        let next = AtomicUsize::new(0);
+        let mut results: Vec<Option<Result<Compressed, String>>> =
+            (0..group.len()).map(|_| None).collect();
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers.min(group.len()))
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= group.len() {
+                                break mine;
+                            }
+                            let (name, path) = group[i];
+                            let r = read(path).and_then(|bytes| {
+                                compress_frame(&bytes, quality)
+                                    .map(|(dims, jpeg)| (dims.width, dims.height, jpeg, bytes))
+                                    .map_err(|e| format!("{name}: {e}"))
+                            });
+                            mine.push((i, r));
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                if let Ok(list) = h.join() {
+                    for (i, r) in list {
+                        results[i] = Some(r);
+                    }
+                }
+            }
+        });
+        let mut compressed = Vec::with_capacity(group.len());
+        let mut original = Vec::with_capacity(group.len());
+        for (k, r) in results.into_iter().enumerate() {
+            let (w, h, jpeg, bytes) =
+                r.unwrap_or_else(|| Err(format!("{}: decoding crashed", group[k].0)))?;
+            out_frames.push(FrameRow {
+                frame: out_frames.len() as i64,
+                name: group[k].0.clone(),
+                width: w as i64,
+                height: h as i64,
+            });
+            compressed.push((chunk::compressed_member_name(k), jpeg));
+            original.push((chunk::original_member_name(k, &group[k].0), bytes));
+        }
+        write_chunk(&compressed_dir.join(format!("{ci}.zip")), compressed)?;
+        write_chunk(&original_dir.join(format!("{ci}.zip")), original)?;
+        let _ = progress.send(format!(
+            "Images are being compressed {}%",
+            out_frames.len() * 100 / total
+        ));
+    }
+    // The preview comes from the first source frame, not the first selected one.
+    let first = read(&frames[0].1)?;
+    let img = decode_rgb8(&first).map_err(|e| format!("{}: {e}", frames[0].0))?;
+    let preview = preview_jpeg(&img).map_err(|e| format!("preview: {e}"))?;
+    std::fs::write(dir.join("preview.jpeg"), preview)
+        .map_err(|e| format!("cannot write the preview: {e}"))?;
+    Ok(Built {
+        frames: out_frames,
+        chunk_size,
+        stop_frame,
+    })
+}
+
+fn write_chunk(path: &Path, members: Vec<(String, Vec<u8>)>) -> Result<(), String> {
+    let tmp = path.with_extension("zip.part");
+    let file = std::fs::File::create(&tmp).map_err(|e| format!("cannot create {tmp:?}: {e}"))?;
+    let out = chunk::write_zip_chunk(std::io::BufWriter::new(file), members)
+        .map_err(|e| format!("chunk: {e}"))?;
+    out.into_inner()
+        .map_err(|e| format!("chunk: {e}"))?
+        .sync_all()
+        .ok();
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot store {path:?}: {e}"))
+}
+
+fn copy_from_share(share: &Path, server_files: &[String], raw: &Path) -> Result<(), String> {
+    for sf in server_files {
+        let Some(path) = crate::share::resolve(share, sf) else {
+            return Err(format!("Bad file path: {sf}"));
+        };
+        for (rel, abs) in crate::share::files_under(share, &path) {
+            let dest = raw.join(&rel);
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("cannot create {parent:?}: {e}"))?;
+            }
+            std::fs::copy(&abs, &dest)
+                .map_err(|e| format!("cannot copy {rel} from the share: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Every file under `root` as `(relative name, path)`, sorted by name.
+fn walk(root: &Path) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(p);
+            } else if ft.is_file()
+                && let Ok(rel) = p.strip_prefix(root)
+            {
+                out.push((rel.to_string_lossy().replace('\\', "/"), p));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The frame source: the sorted image files of the task, after unpacking an archive.
+fn collect_frames(
+    dir: &Path,
+    raw: &Path,
+    progress: &mpsc::Sender<String>,
+) -> Result<Vec<(String, PathBuf)>, String> {
+    let files = walk(raw);
+    let mut images = Vec::new();
+    let (mut archives, mut videos, mut pdfs) = (Vec::new(), 0, 0);
+    for (name, path) in files {
+        match classify_name(&name) {
+            MediaKind::Image => images.push((name, path)),
+            MediaKind::Zip | MediaKind::Archive => archives.push((name, path)),
+            MediaKind::Video => videos += 1,
+            MediaKind::Pdf => pdfs += 1,
+            MediaKind::Unknown => {}
+        }
+    }
+    let unique = archives.len() + videos + pdfs;
+    if unique > 1 || (unique == 1 && !images.is_empty()) {
+        return Err(format!(
+            "Only one video, archive, pdf, zip or many image, directory can be used simultaneously, but {} image(s), {} video(s), {} archive(s), {} pdf(s) found.",
+            images.len(),
+            videos,
+            archives.len(),
+            pdfs
+        ));
+    }
+    if videos + pdfs > 0 {
+        return Err("Video and PDF data are not supported by this server yet".into());
+    }
+    if let Some((name, path)) = archives.pop() {
+        let _ = progress.send("Media files are being extracted...".into());
+        let dest = dir.join("extracted");
+        let _ = std::fs::remove_dir_all(&dest);
+        std::fs::create_dir_all(&dest).map_err(|e| format!("cannot create {dest:?}: {e}"))?;
+        let members = archive::extract(&path, &dest, &archive::Limits::default())
+            .map_err(|e| format!("{name}: {e}"))?;
+        let prefix = match name.rsplit_once('/') {
+            Some((d, _)) => format!("{d}/"),
+            None => String::new(),
+        };
+        images = members
+            .into_iter()
+            .filter(|m| classify_name(m) == MediaKind::Image)
+            .map(|m| (format!("{prefix}{m}"), dest.join(&m)))
+            .collect();
+        images.sort();
+    }
+    if images.is_empty() {
+        return Err("No media data found".into());
+    }
+    Ok(images)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps() {
+        assert_eq!(parse_step(""), Some(1));
+        assert_eq!(parse_step("step=3"), Some(3));
+        assert_eq!(parse_step("x step = 12 y"), Some(12));
+        assert_eq!(parse_step("step=0"), None);
+        assert_eq!(parse_step("every 2"), None);
+    }
+
+    #[test]
+    fn segments_as_the_spec_shows() {
+        assert_eq!(segments(8, 0, None, false), (vec![(0, 7)], 0));
+        assert_eq!(
+            segments(25, 10, None, true),
+            (vec![(0, 9), (5, 14), (10, 19), (15, 24), (20, 24)], 5)
+        );
+        assert_eq!(
+            segments(100, 30, None, false),
+            (vec![(0, 29), (30, 59), (60, 89), (90, 99)], 0)
+        );
+        assert_eq!(
+            segments(10, 4, Some(3), false),
+            (vec![(0, 3), (2, 5), (4, 7), (6, 9), (8, 9)], 2)
+        );
+    }
+}

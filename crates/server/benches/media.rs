@@ -1,0 +1,344 @@
+//! Task data benchmarks (issue: tasks and image data). Run with
+//! `cargo bench -p ferrocat --bench media` (add `-- --quick` for a smaller run).
+//!
+//! 1. Processing throughput: 100 photo-like JPEGs of 1920×1080 (noise and shapes) are
+//!    uploaded to a fresh ferrocat (release binary, SQLite); megapixels per second from
+//!    the accepted upload to `Finished`. In the same run, the machine's limit:
+//!    libjpeg-turbo's `djpeg | cjpeg` at the same quality over the same files, one
+//!    pipeline per core (Debian's `libjpeg-turbo-progs`). Prints the ratio.
+//! 2. Peak server RSS (VmHWM) while ingesting a 1 GB upload.
+//! 3. Chunk serving: 16 concurrent clients fetching one cached 36-frame compressed chunk;
+//!    requests per second, p50 and p99.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferrocat");
+const QUALITY: u8 = 70;
+
+fn photo(w: u32, h: u32, seed: u32) -> Vec<u8> {
+    let mut img = RgbImage::new(w, h);
+    let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        let noise = (s & 15) as i32 - 8;
+        let inside = ((x as i32 - (w as i32 * (seed as i32 % 5 + 1)) / 6).pow(2)
+            + (y as i32 - h as i32 / 2).pow(2))
+            < (h as i32 / 4).pow(2);
+        let band = ((x / 97 + y / 61 + seed) % 7) as i32 * 20;
+        let base = [(x * 255 / w) as i32, (y * 255 / h) as i32, band];
+        let c = |v: i32| (if inside { 230 - v / 2 } else { v } + noise).clamp(0, 255) as u8;
+        *p = Rgb([c(base[0]), c(base[1]), c(base[2])]);
+    }
+    let mut out = Cursor::new(Vec::new());
+    DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, ImageFormat::Jpeg)
+        .unwrap();
+    out.into_inner()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(BIN)
+        .current_dir(dir.path())
+        .env("FERROCAT_LISTEN", format!("127.0.0.1:{port}"))
+        .env("FERROCAT_ADMIN_PASSWORD", "bench-Pass-1")
+        .env("FERROCAT_AUTH_RATE_LIMIT", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let until = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < until, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server {
+        child,
+        base,
+        _dir: dir,
+    }
+}
+
+async fn login(c: &reqwest::Client, base: &str) -> String {
+    let r: serde_json::Value = c
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": "admin", "password": "bench-Pass-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["key"].as_str().unwrap().to_string()
+}
+
+async fn new_task(c: &reqwest::Client, base: &str, token: &str) -> i64 {
+    let r: serde_json::Value = c
+        .post(format!("{base}/api/v1/tasks"))
+        .header("Authorization", format!("Token {token}"))
+        .json(&serde_json::json!({"name": "bench", "labels": [{"name": "car", "attributes": []}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["id"].as_i64().unwrap()
+}
+
+async fn wait_finished(c: &reqwest::Client, base: &str, token: &str, id: i64) -> String {
+    loop {
+        let r: serde_json::Value = c
+            .get(format!("{base}/api/v1/tasks/{id}/status"))
+            .header("Authorization", format!("Token {token}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let s = r["state"].as_str().unwrap().to_string();
+        if s == "Finished" || s == "Failed" {
+            return format!("{s} {}", r["message"]);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn rss_peak_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap_or(0)
+            })
+        })
+        .unwrap_or(0)
+}
+
+fn turbo_limit(files: &[PathBuf], out: &Path) -> Option<Duration> {
+    if Command::new("djpeg")
+        .arg("-version")
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        return None;
+    }
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let start = Instant::now();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..cores {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= files.len() {
+                        break;
+                    }
+                    let target = out.join(format!("{i}.jpg"));
+                    let status = Command::new("sh")
+                        .arg("-c")
+                        .arg(format!(
+                            "djpeg '{}' | cjpeg -quality {QUALITY} > '{}'",
+                            files[i].display(),
+                            target.display()
+                        ))
+                        .status()
+                        .unwrap();
+                    assert!(status.success());
+                }
+            });
+        }
+    });
+    Some(start.elapsed())
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let n_images: usize = if quick { 20 } else { 100 };
+    let c = reqwest::Client::new();
+
+    // 1. processing throughput
+    println!("generating {n_images} photo-like 1920x1080 JPEGs…");
+    let work = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (0..n_images)
+        .map(|i| {
+            let p = work.path().join(format!("img{i:04}.jpg"));
+            std::fs::write(&p, photo(1920, 1080, i as u32)).unwrap();
+            p
+        })
+        .collect();
+    let megapixels = n_images as f64 * 1920.0 * 1080.0 / 1e6;
+    let server = start_server();
+    let token = login(&c, &server.base).await;
+    let id = new_task(&c, &server.base, &token).await;
+    let mut form = reqwest::multipart::Form::new().text("image_quality", QUALITY.to_string());
+    for (i, p) in files.iter().enumerate() {
+        form = form.part(
+            format!("client_files[{i}]"),
+            reqwest::multipart::Part::bytes(std::fs::read(p).unwrap())
+                .file_name(p.file_name().unwrap().to_string_lossy().into_owned()),
+        );
+    }
+    let r = c
+        .post(format!("{}/api/v1/tasks/{id}/data", server.base))
+        .header("Authorization", format!("Token {token}"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let accepted = Instant::now();
+    let outcome = wait_finished(&c, &server.base, &token, id).await;
+    let ours = accepted.elapsed();
+    assert!(outcome.starts_with("Finished"), "{outcome}");
+    let ours_mps = megapixels / ours.as_secs_f64();
+    println!(
+        "ferrocat processing: {:.2} s for {megapixels:.0} MP = {ours_mps:.1} MP/s",
+        ours.as_secs_f64()
+    );
+    let out = tempfile::tempdir().unwrap();
+    match turbo_limit(&files, out.path()) {
+        Some(t) => {
+            let limit = megapixels / t.as_secs_f64();
+            println!(
+                "djpeg | cjpeg (all cores): {:.2} s = {limit:.1} MP/s",
+                t.as_secs_f64()
+            );
+            println!(
+                "ratio ferrocat / libjpeg-turbo limit: {:.2} (target >= 0.8)",
+                ours_mps / limit
+            );
+        }
+        None => {
+            println!("djpeg/cjpeg not installed (apt-get install libjpeg-turbo-progs): no baseline")
+        }
+    }
+
+    // 3. chunk serving (chunk 0 of the task above holds 36 frames of 1920×1080)
+    let url = format!(
+        "{}/api/v1/tasks/{id}/data?type=chunk&number=0&quality=compressed",
+        server.base
+    );
+    let first = c
+        .get(&url)
+        .header("Authorization", format!("Token {token}"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let secs = if quick { 3 } else { 10 };
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let lat = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut handles = Vec::new();
+    for _ in 0..16 {
+        let (c, url, token, lat) = (c.clone(), url.clone(), token.clone(), lat.clone());
+        handles.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let b = c
+                    .get(&url)
+                    .header("Authorization", format!("Token {token}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                assert!(!b.is_empty());
+                mine.push(t.elapsed());
+            }
+            lat.lock().unwrap().extend(mine);
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    let mut l = lat.lock().unwrap().clone();
+    l.sort();
+    let pct = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)];
+    println!(
+        "chunk serving ({} KB chunk, 16 clients): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+        first.len() / 1024,
+        l.len() as f64 / secs as f64,
+        pct(0.5).as_secs_f64() * 1000.0,
+        pct(0.99).as_secs_f64() * 1000.0
+    );
+    drop(server);
+
+    // 2. peak RSS while ingesting a 1 GB upload
+    let server = start_server();
+    let token = login(&c, &server.base).await;
+    let id = new_task(&c, &server.base, &token).await;
+    let size: usize = if quick { 256 << 20 } else { 1 << 30 };
+    let before = rss_peak_kb(server.child.id());
+    let block = vec![0x5au8; 1 << 20];
+    let stream = futures_util::stream::iter(
+        (0..size >> 20).map(move |_| Ok::<_, std::io::Error>(block.clone())),
+    );
+    let part = reqwest::multipart::Part::stream_with_length(
+        reqwest::Body::wrap_stream(stream),
+        size as u64,
+    )
+    .file_name("big.jpg");
+    let form = reqwest::multipart::Form::new()
+        .text("image_quality", "70")
+        .part("client_files[0]", part);
+    let t = Instant::now();
+    let r = c
+        .post(format!("{}/api/v1/tasks/{id}/data", server.base))
+        .header("Authorization", format!("Token {token}"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let peak = rss_peak_kb(server.child.id());
+    println!(
+        "ingest of a {} MB upload: {:.2} s, server peak RSS {} MB (before: {} MB; target < 300 MB)",
+        size >> 20,
+        t.elapsed().as_secs_f64(),
+        peak / 1024,
+        before / 1024
+    );
+}

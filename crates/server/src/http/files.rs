@@ -1,0 +1,133 @@
+//! Sending stored bytes: `ETag`/`If-None-Match`, `Cache-Control`, single `Range`s.
+
+use std::io::SeekFrom;
+use std::path::Path;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::error::{ApiError, ApiResult};
+
+/// Chunks never change once written: browsers may keep them (per user).
+const CACHE: &str = "private, max-age=86400";
+
+/// Serves `path` (or the byte window `range` of it).
+pub async fn serve(
+    headers: &HeaderMap,
+    path: &Path,
+    window: Option<(u64, u64)>,
+    content_type: &str,
+    etag: &str,
+) -> ApiResult<Response> {
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        let mut r = crate::http::tasks::empty(StatusCode::NOT_MODIFIED);
+        set(&mut r, etag, content_type);
+        return Ok(r);
+    }
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(|_| ApiError::not_found())?;
+    let file_len = file
+        .metadata()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .len();
+    let (base, len) = window.unwrap_or((0, file_len));
+    let requested = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| parse_range(r, len));
+    let (status, start, count) = match requested {
+        Some(Ok((s, e))) => (StatusCode::PARTIAL_CONTENT, s, e - s + 1),
+        Some(Err(())) => {
+            let mut r = crate::http::tasks::empty(StatusCode::RANGE_NOT_SATISFIABLE);
+            r.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{len}"))
+                    .unwrap_or(HeaderValue::from_static("bytes */0")),
+            );
+            return Ok(r);
+        }
+        None => (StatusCode::OK, 0, len),
+    };
+    file.seek(SeekFrom::Start(base + start))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut buf = Vec::with_capacity(count as usize);
+    file.take(count)
+        .read_to_end(&mut buf)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut r = Response::new(Body::from(buf));
+    *r.status_mut() = status;
+    set(&mut r, etag, content_type);
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", start + count - 1))
+    {
+        r.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    Ok(r)
+}
+
+fn set(r: &mut Response, etag: &str, content_type: &str) {
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+}
+
+/// `bytes=a-b`, `bytes=a-`, `bytes=-n` against a length: `Some(Ok((first, last)))`,
+/// `Some(Err)` when unsatisfiable, `None` when absent or not understood (send it all).
+fn parse_range(h: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = h.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let r = if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        if n == 0 || len == 0 {
+            return Some(Err(()));
+        }
+        (len.saturating_sub(n), len - 1)
+    } else {
+        let s: u64 = a.parse().ok()?;
+        let e: u64 = if b.is_empty() {
+            len.saturating_sub(1)
+        } else {
+            b.parse::<u64>().ok()?.min(len.saturating_sub(1))
+        };
+        if s >= len || s > e {
+            return Some(Err(()));
+        }
+        (s, e)
+    };
+    Some(Ok(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some(Ok((0, 9))));
+        assert_eq!(parse_range("bytes=90-", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=-10", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=95-200", 100), Some(Ok((95, 99))));
+        assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
+        assert_eq!(parse_range("items=1-2", 100), None);
+    }
+}

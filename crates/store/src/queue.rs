@@ -1,0 +1,140 @@
+//! Background work as rows (`queue_items`): task data processing now, exports and imports
+//! later. A worker claims an item by taking a lease (`lease_until`) and renews it while it
+//! runs; an item whose lease ran out (its worker died) is claimed again. Each item has a
+//! deterministic `key` (e.g. `task/7/data`), so a client request attaches to existing work.
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::FromRow;
+
+use crate::{Db, Result, with_db};
+
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct QueueItem {
+    pub id: i64,
+    pub key: String,
+    pub kind: String,
+    /// `queued`, `started`, `finished` or `failed`.
+    pub state: String,
+    pub message: String,
+    pub payload: String,
+    pub attempts: i64,
+    pub lease_until: Option<DateTime<Utc>>,
+}
+
+const COLS: &str = "id, key, kind, state, message, payload, attempts, lease_until";
+
+impl Db {
+    /// Queues work under `key`, replacing a finished or failed item of the same key.
+    /// Returns the item id.
+    pub async fn enqueue(
+        &self,
+        key: &str,
+        kind: &str,
+        payload: &str,
+        user_id: Option<i64>,
+    ) -> Result<i64> {
+        let now = crate::now();
+        with_db!(self, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query("DELETE FROM queue_items WHERE key = $1")
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO queue_items (key, kind, state, message, payload, user_id, created, updated)
+                 VALUES ($1, $2, 'queued', '', $3, $4, $5, $5) RETURNING id",
+            )
+            .bind(key)
+            .bind(kind)
+            .bind(payload)
+            .bind(user_id)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    /// The item with this key, if any.
+    pub async fn queue_item(&self, key: &str) -> Result<Option<QueueItem>> {
+        let sql = format!("SELECT {COLS} FROM queue_items WHERE key = $1");
+        Ok(with_db!(self, |p| sqlx::query_as(sqlx::AssertSqlSafe(
+            sql.clone()
+        ))
+        .bind(key)
+        .fetch_optional(p)
+        .await)?)
+    }
+
+    /// Claims the oldest runnable item: queued, or started with an expired lease. The
+    /// claim sets `state = started`, counts an attempt and takes a lease.
+    pub async fn claim_queue_item(&self, lease: Duration) -> Result<Option<QueueItem>> {
+        let now = crate::now();
+        let until = now + lease;
+        let pick = "SELECT id FROM queue_items
+                    WHERE state = 'queued' OR (state = 'started' AND lease_until < $1)
+                    ORDER BY id LIMIT 1";
+        let item: Option<QueueItem> = match self {
+            // SQLite serialises writers, so the UPDATE … WHERE id = (SELECT …) is atomic.
+            Db::Sqlite(p) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "UPDATE queue_items SET state = 'started', attempts = attempts + 1, lease_until = $2, updated = $1
+                     WHERE id = ({pick}) RETURNING {COLS}"
+                )))
+                .bind(now)
+                .bind(until)
+                .fetch_optional(p)
+                .await?
+            }
+            // PostgreSQL: several replicas claim at once; SKIP LOCKED hands each a different row.
+            Db::Postgres(p) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "UPDATE queue_items SET state = 'started', attempts = attempts + 1, lease_until = $2, updated = $1
+                     WHERE id = ({pick} FOR UPDATE SKIP LOCKED) RETURNING {COLS}"
+                )))
+                .bind(now)
+                .bind(until)
+                .fetch_optional(p)
+                .await?
+            }
+        };
+        Ok(item)
+    }
+
+    /// Renews the lease and records a progress message.
+    pub async fn queue_progress(&self, id: i64, message: &str, lease: Duration) -> Result<()> {
+        let now = crate::now();
+        with_db!(self, |p| {
+            sqlx::query(
+            "UPDATE queue_items SET message = $2, lease_until = $3, updated = $4 WHERE id = $1 AND state = 'started'"
+        )
+        .bind(id)
+        .bind(message)
+        .bind(now + lease)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Ends an item as `finished` or `failed` with a message.
+    pub async fn queue_done(&self, id: i64, failed: bool, message: &str) -> Result<()> {
+        let now = crate::now();
+        with_db!(self, |p| {
+            sqlx::query(
+            "UPDATE queue_items SET state = $2, message = $3, lease_until = NULL, updated = $4 WHERE id = $1"
+        )
+        .bind(id)
+        .bind(if failed { "failed" } else { "finished" })
+        .bind(message)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+}
