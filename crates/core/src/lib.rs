@@ -17,6 +17,7 @@ pub mod error;
 pub mod passwords;
 pub mod permissions;
 pub mod processing;
+pub mod remote;
 pub mod server;
 pub mod share;
 pub mod tasks;
@@ -43,6 +44,10 @@ pub struct CoreConfig {
     pub data_dir: std::path::PathBuf,
     /// The server share root (`server_files`, `/server/share`).
     pub share_dir: std::path::PathBuf,
+    /// Whether `remote_files` may point at loopback, link-local or private addresses.
+    pub allow_private_remote: bool,
+    /// Largest remote file downloaded for task data.
+    pub remote_max_bytes: u64,
 }
 
 impl Default for CoreConfig {
@@ -55,6 +60,8 @@ impl Default for CoreConfig {
             policy: Policy::default(),
             data_dir: "./data".into(),
             share_dir: "./data/share".into(),
+            allow_private_remote: false,
+            remote_max_bytes: 4 << 30,
         }
     }
 }

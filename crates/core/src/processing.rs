@@ -180,6 +180,7 @@ async fn process(core: &Core, item: &QueueItem, task_id: i64, data_id: i64) -> R
         return Ok(()); // finished before a crash lost the queue update
     }
     let dir = data_dir(core, data_id);
+    fetch_remote(core, item, &data, &dir.join("raw")).await?;
     let share = core.config().share_dir.clone();
     let (tx, rx) = mpsc::channel::<String>();
     let params = data.clone();
@@ -215,6 +216,58 @@ async fn process(core: &Core, item: &QueueItem, task_id: i64, data_id: i64) -> R
     db.finish_data(task_id, &done, &built.frames, "annotation", overlap, &segs)
         .await
         .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Downloads `remote_files` into `raw` (checked again: DNS may have changed since the
+/// request).
+async fn fetch_remote(
+    core: &Core,
+    item: &QueueItem,
+    data: &DataRow,
+    raw: &Path,
+) -> Result<(), String> {
+    let sources: Value = serde_json::from_str(&data.sources).unwrap_or(Value::Null);
+    let urls: Vec<String> = sources["remote_files"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if urls.is_empty() {
+        return Ok(());
+    }
+    tokio::fs::create_dir_all(raw)
+        .await
+        .map_err(|e| e.to_string())?;
+    let cfg = core.config();
+    for url in urls {
+        let _ = core
+            .db()
+            .queue_progress(
+                item.id,
+                &format!("{url} is being downloaded.."),
+                chrono::Duration::seconds(LEASE_SECS),
+            )
+            .await;
+        let checked = crate::remote::check(&url, cfg.allow_private_remote).await?;
+        let dest = raw.join(crate::remote::file_name(&checked.url));
+        if tokio::fs::try_exists(&dest).await.unwrap_or(false) {
+            return Err(format!(
+                "filename collision: {}",
+                crate::remote::file_name(&checked.url)
+            ));
+        }
+        crate::remote::download(
+            &checked,
+            &dest,
+            cfg.remote_max_bytes,
+            Duration::from_secs(600),
+        )
+        .await?;
+    }
     Ok(())
 }
 

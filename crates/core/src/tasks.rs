@@ -536,11 +536,17 @@ impl TaskService<'_> {
                 );
             }
         }
-        if !remote_files.is_empty() {
-            fe.add(
-                "remote_files",
-                "Remote files are not supported by this server yet",
-            );
+        let mut remote_names = std::collections::HashSet::new();
+        for rf in &remote_files {
+            match crate::remote::check(rf, self.core.config().allow_private_remote).await {
+                Ok(c) => {
+                    let name = crate::remote::file_name(&c.url);
+                    if !remote_names.insert(name.clone()) {
+                        fe.add("remote_files", format!("filename collision: {name}"));
+                    }
+                }
+                Err(m) => fe.add("remote_files", m),
+            }
         }
         fe.into_result()?;
 

@@ -116,6 +116,16 @@ pub struct Config {
     )]
     pub user_agreements: String,
 
+    /// Allow `remote_files` URLs on loopback, link-local and private addresses.
+    #[arg(long, env = "FERROCAT_ALLOW_PRIVATE_REMOTE", default_value_t = false, global = true,
+          value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true")]
+    pub allow_private_remote: bool,
+
+    /// Largest remote file (bytes) downloaded for task data.
+    #[arg(long, env = "FERROCAT_REMOTE_MAX_BYTES", default_value_t = 4 << 30, global = true)]
+    pub remote_max_bytes: u64,
+
     /// Largest pool of database connections.
     #[arg(
         long,
@@ -162,6 +172,8 @@ impl Config {
             auth_rate_limit: "20/minute".into(),
             user_agreements: "[]".into(),
             db_max_connections: 16,
+            allow_private_remote: false,
+            remote_max_bytes: 4 << 30,
             workers: 1,
             log_format: "text".into(),
         }
@@ -232,6 +244,8 @@ impl Config {
         Ok(CoreConfig {
             data_dir: self.data_dir.clone(),
             share_dir: self.share_dir(),
+            allow_private_remote: self.allow_private_remote,
+            remote_max_bytes: self.remote_max_bytes,
             time_zone: self.time_zone()?,
             default_groups,
             user_agreements,

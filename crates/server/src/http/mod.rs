@@ -12,6 +12,7 @@ use crate::error::ApiError;
 
 pub mod auth;
 pub mod files;
+pub mod git;
 pub mod openapi;
 pub mod ops;
 pub mod server;
@@ -80,6 +81,13 @@ fn api(state: &AppState) -> Router<AppState> {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api(&state))
+        .route(
+            "/git/repository/get/{tid}",
+            get(git::repository).route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                crate::auth::authenticate,
+            )),
+        )
         .merge(ops::router())
         .merge(openapi::router())
         .fallback(not_found)

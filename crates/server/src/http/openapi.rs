@@ -38,6 +38,7 @@ use crate::app::AppState;
         super::tasks::data,
         super::tasks::job,
         super::tasks::update_job,
+        super::git::repository,
         super::ops::healthz,
         super::ops::metrics,
     ),

@@ -1366,3 +1366,146 @@ async fn interrupted_processing_is_resumed_on_restart() {
     assert_eq!(meta.body["frames"][0]["width"], 30);
     drop(dir);
 }
+
+/// A little HTTP server on loopback serving `files` by name (404 otherwise).
+async fn file_server(files: Vec<(&'static str, Vec<u8>)>) -> String {
+    use axum::extract::Path as AxPath;
+    let files = std::sync::Arc::new(files);
+    let app = axum::Router::new().route(
+        "/{name}",
+        axum::routing::get(move |AxPath(name): AxPath<String>| {
+            let files = files.clone();
+            async move {
+                match files.iter().find(|(n, _)| *n == name) {
+                    Some((_, b)) => (axum::http::StatusCode::OK, b.clone()),
+                    None => (axum::http::StatusCode::NOT_FOUND, vec![]),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_files_are_downloaded_when_private_addresses_are_allowed() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.allow_private_remote = true)
+        .await
+        .unwrap();
+    let t = app.admin_token.clone();
+    let base = file_server(vec![
+        ("one.jpg", jpeg(40, 30, 1)),
+        (
+            "two.png",
+            encode(&DynamicImage::ImageRgb8(photo(20, 10, 2)), ImageFormat::Png),
+        ),
+    ])
+    .await;
+    let task = create(&app, &t, json!({"name": "remote", "labels": []})).await;
+    let id = task["id"].as_i64().unwrap();
+    let urls = [format!("{base}/two.png"), format!("{base}/one.jpg")];
+    let r = app
+        .post(
+            &format!("/api/v1/tasks/{id}/data"),
+            Some(&t),
+            json!({"remote_files": urls, "image_quality": 70}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body["remote_files"], json!(urls));
+    assert_eq!(wait(&app, &t, id).await["state"], "Finished");
+    let meta = app.get(&format!("/api/v1/tasks/{id}/data/meta"), &t).await;
+    assert_eq!(
+        meta.body["frames"],
+        json!([{"width": 40, "height": 30, "name": "one.jpg"}, {"width": 20, "height": 10, "name": "two.png"}])
+    );
+    // an HTTP error fails the task with CVAT's message
+    let task = create(&app, &t, json!({"name": "missing", "labels": []})).await;
+    let id = task["id"].as_i64().unwrap();
+    let r = app
+        .post(
+            &format!("/api/v1/tasks/{id}/data"),
+            Some(&t),
+            json!({"remote_files": [format!("{base}/nope.jpg")], "image_quality": 70}),
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    let s = wait(&app, &t, id).await;
+    assert_eq!(s["state"], "Failed");
+    assert_eq!(
+        s["message"],
+        format!("Failed to download {base}/nope.jpg. 404 - Not Found")
+    );
+    // the same file name twice
+    let r = app
+        .post(&format!("/api/v1/tasks/{id}/data"), Some(&t), json!({"remote_files": [format!("{base}/one.jpg"), format!("{base}/one.jpg?x=1")], "image_quality": 70}))
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.body,
+        json!({"remote_files": ["filename collision: one.jpg"]})
+    );
+}
+
+db_tests!(remote_files_on_private_addresses_are_refused);
+
+async fn remote_files_on_private_addresses_are_refused(app: TestApp) {
+    let t = app.admin_token.clone();
+    let task = create(&app, &t, json!({"name": "ssrf", "labels": []})).await;
+    let id = task["id"].as_i64().unwrap();
+    for url in [
+        "http://127.0.0.1:9/a.jpg",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/a.jpg",
+        "http://10.0.0.1/a.jpg",
+        "file:///etc/passwd",
+    ] {
+        let r = app
+            .post(
+                &format!("/api/v1/tasks/{id}/data"),
+                Some(&t),
+                json!({"remote_files": [url], "image_quality": 70}),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{url}");
+        assert!(
+            r.body["remote_files"][0].as_str().unwrap().starts_with(url),
+            "{}",
+            r.body
+        );
+    }
+    assert!(
+        app.get(&format!("/api/v1/tasks/{id}"), &t)
+            .await
+            .body
+            .get("data")
+            .is_none()
+    );
+    // the seed frontend's task-details call: the git plugin's empty answer
+    let r = app.get(&format!("/git/repository/get/{id}"), &t).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.body,
+        json!({"url": {"value": null}, "status": {"value": null, "error": null}})
+    );
+    assert_eq!(
+        app.call(
+            Method::GET,
+            &format!("/git/repository/get/{id}"),
+            None,
+            None
+        )
+        .await
+        .status,
+        401
+    );
+    assert_eq!(app.get("/git/repository/get/99999", &t).await.status, 404);
+    assert_eq!(
+        app.call(Method::OPTIONS, "/git/repository/meta/get", None, None)
+            .await
+            .status,
+        404
+    );
+}
