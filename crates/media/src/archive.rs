@@ -151,6 +151,21 @@ fn read_error(what: &str, err: io::Error) -> MediaError {
         | io::ErrorKind::InvalidInput
         | io::ErrorKind::UnexpectedEof
         | io::ErrorKind::Other => MediaError::Corrupt(format!("{what}: {err}")),
+        // e.g. a zip member with an unknown compression method, found when it is read.
+        io::ErrorKind::Unsupported => MediaError::Unsupported(format!("{what}: {err}")),
+        _ => MediaError::Io(err),
+    }
+}
+
+/// Maps an error while creating member `rel` in the destination: a clash between members
+/// (a file where a directory is needed or the other way round) is the archive's fault.
+fn place_error(rel: &str, err: io::Error) -> MediaError {
+    match err.kind() {
+        io::ErrorKind::NotADirectory
+        | io::ErrorKind::IsADirectory
+        | io::ErrorKind::AlreadyExists => MediaError::Corrupt(format!(
+            "archive member {rel:?} clashes with another member: {err}"
+        )),
         _ => MediaError::Io(err),
     }
 }
@@ -256,7 +271,7 @@ impl<'a> Extractor<'a> {
     fn make_dir(&mut self, rel: Option<&str>) -> Result<()> {
         self.count_other()?;
         if let Some(rel) = rel {
-            fs::create_dir_all(self.dest.join(rel))?;
+            fs::create_dir_all(self.dest.join(rel)).map_err(|e| place_error(rel, e))?;
         }
         Ok(())
     }
@@ -273,9 +288,9 @@ impl<'a> Extractor<'a> {
         }
         let path = self.dest.join(rel);
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
+            fs::create_dir_all(parent).map_err(|e| place_error(rel, e))?;
         }
-        let mut file = File::create(&path)?;
+        let mut file = File::create(&path).map_err(|e| place_error(rel, e))?;
         let mut buf = vec![0u8; 64 << 10];
         let mut written = 0u64;
         loop {

@@ -319,6 +319,11 @@ fn unsupported_and_corrupt_archives() {
     let (_, result) = extract_bytes(&damaged, &limits);
     assert!(result.is_err());
 
+    // A file where another member needs a directory.
+    let clash = zip_bytes(&[("a", b"file".to_vec()), ("a/b.jpg", b"x".to_vec())], &[]);
+    let (_, result) = extract_bytes(&clash, &limits);
+    assert!(matches!(result, Err(MediaError::Corrupt(_))), "{result:?}");
+
     let empty = ZipWriter::new(Cursor::new(Vec::new()))
         .finish()
         .expect("zip")

@@ -541,6 +541,48 @@ async fn patch_merges_labels_by_name(app: TestApp) {
     let r = app.get(&format!("/api/v1/tasks/{id}"), &t).await;
     assert_eq!(r.body["labels"].as_array().unwrap().len(), 5);
     assert_eq!(app.get("/api/v1/tasks/999999", &t).await.status, 404);
+
+    // the seed's PATCH body, literally (its ids are ignored; labels match by name)
+    let task = create(&app, &t, seed_task()).await;
+    let id = task["id"].as_i64().unwrap();
+    let attr = |name: &str, input: &str, default: &str, values: Value, id: Option<i64>| {
+        let mut a = json!({"name": name, "mutable": name == "text", "input_type": input, "default_value": default, "values": values});
+        if let Some(i) = id {
+            a["id"] = json!(i);
+        }
+        a
+    };
+    let body = json!({
+        "assignee": uid, "name": "test", "bug_tracker": "", "z_order": false,
+        "labels": [
+            {"name": "label1", "attributes": [attr("select", "select", "select", json!(["select"]), Some(6))], "id": 6},
+            {"name": "label2", "attributes": [attr("checkbox", "checkbox", "false", json!(["false"]), Some(7))], "id": 7},
+            {"name": "label3", "attributes": [attr("text", "text", "text", json!(["text"]), Some(8))], "id": 8},
+            {"name": "label4", "attributes": [attr("number", "number", "0", json!(["0", "100", "1"]), Some(9))], "id": 9},
+            {"name": "label5", "attributes": [attr("radio", "radio", "radio", json!(["radio"]), None)]}
+        ]
+    });
+    let r = app.patch(&format!("/api/v1/tasks/{id}"), &t, body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["name"], "test");
+    assert_eq!(r.body["assignee"], uid);
+    let labels = r.body["labels"].as_array().unwrap();
+    assert_eq!(
+        labels
+            .iter()
+            .map(|l| l["name"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["label1", "label2", "label3", "label4", "label5"]
+    );
+    assert_eq!(
+        labels[0]["id"], task["labels"][0]["id"],
+        "existing labels keep their ids"
+    );
+    assert_eq!(
+        labels[3]["attributes"][0]["values"],
+        json!(["0", "100", "1"])
+    );
+    assert_eq!(labels[4]["attributes"][0]["default_value"], "radio");
 }
 
 async fn list_filters_and_ordering(app: TestApp) {
