@@ -285,3 +285,22 @@ mod tests {
         assert_eq!(Origin::from_headers(&h).0, "https://cvat.example.org");
     }
 }
+
+/// The decoded query-string pairs of a request (unknown parameters are simply never
+/// asked for; for repeated keys the last one wins, as in Django).
+#[derive(Debug, Clone, Default)]
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl QueryPairs {
+    pub fn parse(query: Option<&str>) -> QueryPairs {
+        QueryPairs(serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default())
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}

@@ -41,14 +41,8 @@ pub async fn share(
     _me: AuthUser,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Json<Vec<ferrocat_wire::tasks::ShareEntry>>> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
-    let dir = pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "directory")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("/");
+    let q = crate::extract::QueryPairs::parse(uri.query());
+    let dir = q.get("directory").unwrap_or("/");
     Ok(Json(ferrocat_core::share::list(
         &st.core.config().share_dir,
         dir,

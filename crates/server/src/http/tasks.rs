@@ -110,8 +110,7 @@ pub async fn list(
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Json<Page<Task>>> {
     let pq = PageQuery::from_query(uri.query());
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
+    let pairs = crate::extract::QueryPairs::parse(uri.query()).0;
     let mut page_no = 1;
     let mut window_err = None;
     let (count, views) = st
@@ -395,15 +394,8 @@ pub async fn data(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-    };
+    let q = crate::extract::QueryPairs::parse(uri.query());
+    let get = |k: &str| q.get(k);
     let f = st
         .core
         .tasks()

@@ -57,13 +57,9 @@ pub async fn list(
     let users = st.core.users();
     let count = users.count().await?;
     let (page, offset, limit) = pq.window(count)?;
-    let ordering: Option<String> =
-        serde_urlencoded::from_str::<Vec<(String, String)>>(uri.query().unwrap_or(""))
-            .unwrap_or_default()
-            .into_iter()
-            .find(|(k, _)| k == "ordering")
-            .map(|(_, v)| v);
-    let rows = users.list(ordering.as_deref(), offset, limit).await?;
+    let q = crate::extract::QueryPairs::parse(uri.query());
+    let ordering = q.get("ordering");
+    let rows = users.list(ordering, offset, limit).await?;
     let form = users.list_form(&me.actor);
     let tz = st.core.config().time_zone;
     let results = rows.iter().map(|u| render(u, form, &origin, tz)).collect();
