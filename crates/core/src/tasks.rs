@@ -244,12 +244,16 @@ impl TaskService<'_> {
         let ids: Vec<i64> = tasks.iter().map(|t| t.id).collect();
         let mut labels = db.labels_of(&ids).await?;
         let mut jobs = db.jobs_of(&ids).await?;
+        let data_ids: Vec<i64> = tasks.iter().filter_map(|t| t.data_id).collect();
+        let mut data_by_id: std::collections::HashMap<i64, DataRow> = db
+            .data_many(&data_ids)
+            .await?
+            .into_iter()
+            .map(|d| (d.id, d))
+            .collect();
         let mut views = Vec::with_capacity(tasks.len());
         for t in tasks {
-            let data = match t.data_id {
-                Some(d) => db.data(d).await?,
-                None => None,
-            };
+            let data = t.data_id.and_then(|d| data_by_id.remove(&d));
             let (mine, rest): (Vec<_>, Vec<_>) =
                 labels.into_iter().partition(|(l, _)| l.task_id == t.id);
             labels = rest;

@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
 use ferrocat_core::{Error as CoreError, Session, User};
+use subtle::ConstantTimeEq;
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -160,7 +161,7 @@ async fn resolve(state: &AppState, method: &Method, headers: &HeaderMap) -> Auth
                     .get("x-csrftoken")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("");
-                let ok: bool = subtle_eq(sent.as_bytes(), session.csrf.as_bytes());
+                let ok: bool = sent.as_bytes().ct_eq(session.csrf.as_bytes()).into();
                 if !ok {
                     return Authn::Failed(AuthFailure::Forbidden(
                         "CSRF Failed: CSRF token missing or incorrect.".into(),
@@ -176,10 +177,6 @@ async fn resolve(state: &AppState, method: &Method, headers: &HeaderMap) -> Auth
         Ok(None) => Authn::Anonymous,
         Err(e) => Authn::Failed(failure(e)),
     }
-}
-
-fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Middleware on the API routes: resolves credentials into an [`Authn`] extension and,

@@ -668,6 +668,23 @@ impl Db {
         })
     }
 
+    /// Several data records at once (task lists), in any order.
+    pub async fn data_many(&self, ids: &[i64]) -> Result<Vec<DataRow>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(with_db!(self, |p| {
+            let mut qb =
+                sqlx::QueryBuilder::new(format!("SELECT {DATA_COLS} FROM data WHERE id IN ("));
+            let mut sep = qb.separated(", ");
+            for id in ids {
+                sep.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build_query_as().fetch_all(p).await
+        })?)
+    }
+
     pub async fn data(&self, id: i64) -> Result<Option<DataRow>> {
         let sql = format!("SELECT {DATA_COLS} FROM data WHERE id = $1");
         Ok(with_db!(self, |p| sqlx::query_as(sqlx::AssertSqlSafe(
