@@ -31,6 +31,16 @@ pub enum Error {
     /// 409 with a detail.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 409: an `If-Match` write found the annotations at another version (this one).
+    #[error("version conflict: the current version is {0}")]
+    VersionConflict(i64),
+    /// 400 `{"detail"}` (a malformed header, say).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// 422 `{"detail"}`: understood but refused (an idempotency key reused for another
+    /// request).
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
     /// 500: logged with its cause, rendered generically.
     #[error("internal error: {0}")]
     Internal(String),

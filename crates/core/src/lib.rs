@@ -12,6 +12,7 @@ use ferrocat_store::Db;
 use ferrocat_wire::server::UserAgreement;
 use tokio::sync::Semaphore;
 
+pub mod annotations;
 pub mod auth;
 pub mod error;
 pub mod passwords;
@@ -130,6 +131,10 @@ impl Core {
 
     pub fn tasks(&self) -> tasks::TaskService<'_> {
         tasks::TaskService { core: self }
+    }
+
+    pub fn annotations(&self) -> annotations::AnnotationService<'_> {
+        annotations::AnnotationService { core: self }
     }
 
     pub fn server(&self) -> server::ServerService<'_> {

@@ -176,6 +176,24 @@ impl TaskService<'_> {
         self.view(task, jobs).await
     }
 
+    /// The task and its jobs if `actor` may change it (task.change).
+    pub(crate) async fn authorized_change(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<(TaskRow, Vec<JobRow>)> {
+        self.authorized(actor, id, Want::Change).await
+    }
+
+    /// The task and its jobs if `actor` may see it (task.access).
+    pub(crate) async fn authorized_access(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<(TaskRow, Vec<JobRow>)> {
+        self.authorized(actor, id, Want::Access).await
+    }
+
     /// `GET /tasks/{id}` (§6.5).
     pub async fn get(&self, actor: &Actor, id: i64) -> Result<TaskView> {
         let (task, jobs) = self.authorized(actor, id, Want::Access).await?;
@@ -344,7 +362,7 @@ impl TaskService<'_> {
         Ok(jobs)
     }
 
-    async fn job_facts(&self, id: i64) -> Result<(JobRow, JobFacts)> {
+    pub(crate) async fn job_facts(&self, id: i64) -> Result<(JobRow, JobFacts)> {
         let db = self.core.db();
         let job = db.job(id).await?.ok_or(Error::NotFound)?;
         let (task, jobs) = self.load(job.task_id).await?;

@@ -157,6 +157,12 @@ impl Application {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "session purge failed"),
                 }
+                let before = ferrocat_store::now() - ferrocat_core::annotations::IDEMPOTENCY_TTL;
+                match core.db().purge_idempotency_keys(before).await {
+                    Ok(n) if n > 0 => tracing::info!(keys = n, "purged old idempotency keys"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "idempotency key purge failed"),
+                }
             }
         });
         axum::serve(

@@ -27,6 +27,10 @@ pub enum ApiError {
     Body(Value),
     /// 409 `{"detail"}`.
     Conflict(String),
+    /// 409 `{"detail", "version"}` with the current version as `ETag`.
+    VersionConflict(i64),
+    /// 422 `{"detail"}`.
+    Unprocessable(String),
     /// 415 `{"detail"}`.
     UnsupportedMediaType(String),
     /// 429 with `Retry-After`.
@@ -59,6 +63,9 @@ impl From<CoreError> for ApiError {
             CoreError::Bare(v) => ApiError::Bare(v),
             CoreError::Body(v) => ApiError::Body(v),
             CoreError::Conflict(d) => ApiError::Conflict(d),
+            CoreError::VersionConflict(v) => ApiError::VersionConflict(v),
+            CoreError::BadRequest(d) => ApiError::BadRequest(d),
+            CoreError::Unprocessable(d) => ApiError::Unprocessable(d),
             CoreError::Internal(m) => ApiError::Internal(m),
         }
     }
@@ -94,6 +101,21 @@ impl IntoResponse for ApiError {
             ApiError::Bare(v) => (StatusCode::BAD_REQUEST, json!(v)),
             ApiError::Body(v) => (StatusCode::BAD_REQUEST, v),
             ApiError::Conflict(d) => (StatusCode::CONFLICT, detail(d)),
+            ApiError::VersionConflict(v) => {
+                let body = json!({
+                    "detail": format!(
+                        "The annotations were changed meanwhile: they are at version {v}. \
+                         Reload them and apply your changes again."
+                    ),
+                    "version": v,
+                });
+                let mut r = (StatusCode::CONFLICT, axum::Json(body)).into_response();
+                if let Ok(etag) = HeaderValue::from_str(&format!("\"{v}\"")) {
+                    r.headers_mut().insert(header::ETAG, etag);
+                }
+                return r;
+            }
+            ApiError::Unprocessable(d) => (StatusCode::UNPROCESSABLE_ENTITY, detail(d)),
             ApiError::UnsupportedMediaType(d) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, detail(d)),
             ApiError::Throttled { wait_secs } => {
                 let mut r = (

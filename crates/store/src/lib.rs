@@ -19,7 +19,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub mod annotations;
 pub mod auth;
+pub mod events;
 pub mod exceptions;
 pub mod queue;
 pub mod tasks;
@@ -51,6 +53,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("bad database URL: {0}")]
     Url(String),
+    /// Data that cannot be stored or read back as it is (a bug or a damaged row).
+    #[error("invalid data: {0}")]
+    Invalid(String),
 }
 
 impl From<sqlx::Error> for StoreError {

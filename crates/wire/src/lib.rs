@@ -5,8 +5,10 @@
 //! types. [`fields`] holds the lenient DRF-style reading of request bodies and the
 //! field-error shape.
 
+pub mod annotations;
 pub mod auth;
 pub mod fields;
+pub mod logs;
 pub mod page;
 pub mod server;
 pub mod tasks;

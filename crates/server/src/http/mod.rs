@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use crate::app::AppState;
 use crate::error::ApiError;
 
+pub mod annotations;
 pub mod auth;
 pub mod files;
 pub mod git;
@@ -47,6 +48,7 @@ fn api(state: &AppState) -> Router<AppState> {
         .route("/server/about", get(server::about))
         .route("/server/exception", post(server::exception))
         .route("/server/share", get(server::share))
+        .route("/server/logs", post(annotations::logs))
         .route("/tasks", get(tasks::list).post(tasks::create))
         .route(
             "/tasks/{id}",
@@ -56,6 +58,20 @@ fn api(state: &AppState) -> Router<AppState> {
                 .delete(tasks::destroy),
         )
         .route("/tasks/{id}/jobs", get(tasks::jobs))
+        .route(
+            "/tasks/{id}/annotations",
+            get(annotations::task_get)
+                .put(annotations::task_put)
+                .patch(annotations::task_patch)
+                .delete(annotations::task_delete),
+        )
+        .route(
+            "/jobs/{id}/annotations",
+            get(annotations::job_get)
+                .put(annotations::job_put)
+                .patch(annotations::job_patch)
+                .delete(annotations::job_delete),
+        )
         .route(
             "/tasks/{id}/data",
             // uploads are streamed to disk, so their size is not limited

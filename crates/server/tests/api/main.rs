@@ -4,6 +4,7 @@
 mod common;
 mod media;
 
+mod annotations;
 mod auth;
 mod cli;
 mod http;

@@ -1,0 +1,645 @@
+//! Annotations of jobs and tasks (api-v1 §9): validation, attribute default filling,
+//! versions, the job- and task-level operations, and ferrocat's safe-save extensions.
+//!
+//! Storage is described in `ferrocat_store::annotations`: one row per object, a job is
+//! one range scan, a write is one transaction that bumps the job's version first (so
+//! concurrent writes to one job queue up and none is lost).
+//!
+//! Beyond CVAT (whose clients keep its lax behaviour):
+//! * `If-Match: "<version>"` on a write: 409 with the current version when the job (for a
+//!   task: the highest job version) is not at that version;
+//! * `Idempotency-Key: <key>` on a write: the response is stored with the write, in the
+//!   same transaction; a retry with the same key and the same request gets the stored
+//!   response and writes nothing; the same key with a different request is refused (422).
+//!   Keys are per user and kept for a day.
+
+pub mod geometry;
+pub mod merge;
+
+use std::collections::HashMap;
+
+use ferrocat_store::annotations::{
+    Idempotency, JobWrite, StoredResponse, WriteMeta, WriteOp, WriteOutcome,
+};
+use ferrocat_store::tasks::{AttrRow, JobRow, LabelRow, TaskRow};
+use ferrocat_wire::annotations::{
+    AttributeValue, DeleteRequest, LabeledData, parse_delete, parse_document,
+};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::Core;
+use crate::error::{Error, Result};
+use crate::permissions::{Actor, Perm};
+
+/// How long a stored idempotent response is replayed.
+pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
+/// Longest accepted `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// What a write does (§9.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// `PUT`: replace everything.
+    Replace,
+    /// `PATCH ?action=create`.
+    Create,
+    /// `PATCH ?action=update`.
+    Update,
+    /// `PATCH ?action=delete`.
+    Delete,
+    /// `DELETE`: remove everything (204).
+    Clear,
+}
+
+impl Action {
+    /// The `action` query parameter of a PATCH, or CVAT's error.
+    pub fn from_patch(action: Option<&str>) -> Result<Action> {
+        match action {
+            Some("create") => Ok(Action::Create),
+            Some("update") => Ok(Action::Update),
+            Some("delete") => Ok(Action::Delete),
+            _ => Err(Error::Bare(vec![
+                "Please specify a correct 'action' for the request".into(),
+            ])),
+        }
+    }
+}
+
+/// A write request as the client sent it.
+pub struct WriteRequest<'a> {
+    pub action: Action,
+    pub body: &'a [u8],
+    /// Parsed `If-Match` version, if the client sent one.
+    pub if_match: Option<i64>,
+    pub idempotency_key: Option<&'a str>,
+    /// Method, path and query: with the body, what makes a retry "the same request".
+    pub request_line: &'a str,
+}
+
+/// A write's answer: status and JSON body (empty for 204), and the new version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// `None` for a replayed response.
+    pub version: Option<i64>,
+    pub replayed: bool,
+}
+
+/// A task's labels with their attribute specs, as validation and filling need them.
+pub struct LabelIndex {
+    labels: HashMap<i64, Vec<AttrRow>>,
+}
+
+impl LabelIndex {
+    pub fn new(labels: Vec<(LabelRow, Vec<AttrRow>)>) -> LabelIndex {
+        LabelIndex {
+            labels: labels.into_iter().map(|(l, a)| (l.id, a)).collect(),
+        }
+    }
+
+    fn attrs(&self, label: i64) -> Result<&[AttrRow]> {
+        self.labels
+            .get(&label)
+            .map(Vec::as_slice)
+            .ok_or_else(|| invalid(format!("label_id `{label}` is invalid")))
+    }
+
+    /// Checks label and spec ids of a document (§9.3) and that every spec appears at most
+    /// once per object.
+    pub fn validate(&self, doc: &LabeledData) -> Result<()> {
+        #[derive(Clone, Copy)]
+        enum Allowed {
+            Any,
+            Mutable,
+            Immutable,
+        }
+        fn check(attrs: &[AttrRow], values: &[AttributeValue], allowed: Allowed) -> Result<()> {
+            for (i, v) in values.iter().enumerate() {
+                let ok = attrs.iter().any(|a| {
+                    a.id == v.spec_id
+                        && match allowed {
+                            Allowed::Any => true,
+                            Allowed::Mutable => a.mutable,
+                            Allowed::Immutable => !a.mutable,
+                        }
+                });
+                if !ok {
+                    return Err(invalid(format!("spec_id `{}` is invalid", v.spec_id)));
+                }
+                if values[..i].iter().any(|p| p.spec_id == v.spec_id) {
+                    return Err(invalid(format!(
+                        "spec_id `{}` is given twice for one object",
+                        v.spec_id
+                    )));
+                }
+            }
+            Ok(())
+        }
+        for t in &doc.tags {
+            check(self.attrs(t.label_id)?, &t.attributes, Allowed::Any)?;
+        }
+        for s in &doc.shapes {
+            check(self.attrs(s.label_id)?, &s.attributes, Allowed::Any)?;
+        }
+        for t in &doc.tracks {
+            let attrs = self.attrs(t.label_id)?;
+            check(attrs, &t.attributes, Allowed::Immutable)?;
+            for k in &t.shapes {
+                check(attrs, &k.attributes, Allowed::Mutable)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills missing attribute values as CVAT's GET does (§9.3).
+    pub fn fill(&self, doc: &mut LabeledData) {
+        let fill_all =
+            |attrs: &[AttrRow], values: &mut Vec<AttributeValue>, pick: fn(&AttrRow) -> bool| {
+                for a in attrs.iter().filter(|a| pick(a)) {
+                    if !values.iter().any(|v| v.spec_id == a.id) {
+                        values.push(AttributeValue {
+                            spec_id: a.id,
+                            value: a.default_value.clone(),
+                        });
+                    }
+                }
+            };
+        for t in &mut doc.tags {
+            if let Some(attrs) = self.labels.get(&t.label_id) {
+                fill_all(attrs, &mut t.attributes, |_| true);
+            }
+        }
+        for s in &mut doc.shapes {
+            if let Some(attrs) = self.labels.get(&s.label_id) {
+                fill_all(attrs, &mut s.attributes, |_| true);
+            }
+        }
+        for t in &mut doc.tracks {
+            let Some(attrs) = self.labels.get(&t.label_id) else {
+                continue;
+            };
+            fill_all(attrs, &mut t.attributes, |a| !a.mutable);
+            t.shapes.sort_by_key(|k| k.frame);
+            let mut prev: Option<Vec<AttributeValue>> = None;
+            for k in &mut t.shapes {
+                for a in attrs.iter().filter(|a| a.mutable) {
+                    if k.attributes.iter().any(|v| v.spec_id == a.id) {
+                        continue;
+                    }
+                    let value = prev
+                        .as_ref()
+                        .and_then(|p| p.iter().find(|v| v.spec_id == a.id))
+                        .map_or_else(|| a.default_value.clone(), |v| v.value.clone());
+                    k.attributes.push(AttributeValue {
+                        spec_id: a.id,
+                        value,
+                    });
+                }
+                prev = Some(k.attributes.clone());
+            }
+        }
+    }
+}
+
+/// A 400 whose body is a JSON string, as CVAT's annotation validation answers.
+fn invalid(msg: String) -> Error {
+    Error::Body(Value::String(msg))
+}
+
+/// Checks frames against `[first, last]`, sorts keyframes and rejects two on one frame;
+/// a track's `frame` becomes its first keyframe's.
+fn check_frames(doc: &mut LabeledData, first: i64, last: i64, whose: &str) -> Result<()> {
+    let check = |f: i64| {
+        if f < first || f > last {
+            Err(invalid(format!(
+                "frame `{f}` is outside the {whose} frames {first}..{last}"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    for t in &doc.tags {
+        check(t.frame)?;
+    }
+    for s in &doc.shapes {
+        check(s.frame)?;
+    }
+    for t in &mut doc.tracks {
+        t.shapes.sort_by_key(|k| k.frame);
+        for (i, k) in t.shapes.iter().enumerate() {
+            check(k.frame)?;
+            if i > 0 && t.shapes[i - 1].frame == k.frame {
+                return Err(invalid(format!(
+                    "a track has two keyframes on frame `{}`",
+                    k.frame
+                )));
+            }
+        }
+        t.frame = t.shapes[0].frame;
+    }
+    Ok(())
+}
+
+/// Ids that must be allocated for a document (objects and keyframes without one).
+fn missing_ids(doc: &LabeledData) -> usize {
+    doc.tags.iter().filter(|t| t.id.is_none()).count()
+        + doc.shapes.iter().filter(|s| s.id.is_none()).count()
+        + doc
+            .tracks
+            .iter()
+            .map(|t| {
+                usize::from(t.id.is_none()) + t.shapes.iter().filter(|k| k.id.is_none()).count()
+            })
+            .sum::<usize>()
+}
+
+fn clear_ids(doc: &mut LabeledData) {
+    doc.tags.iter_mut().for_each(|t| t.id = None);
+    doc.shapes.iter_mut().for_each(|s| s.id = None);
+    for t in &mut doc.tracks {
+        t.id = None;
+        t.shapes.iter_mut().for_each(|k| k.id = None);
+    }
+}
+
+fn assign_ids(doc: &mut LabeledData, ids: &mut impl Iterator<Item = i64>) {
+    let mut next = |slot: &mut Option<i64>| {
+        if slot.is_none() {
+            *slot = ids.next();
+        }
+    };
+    doc.tags.iter_mut().for_each(|t| next(&mut t.id));
+    doc.shapes.iter_mut().for_each(|s| next(&mut s.id));
+    for t in &mut doc.tracks {
+        next(&mut t.id);
+        t.shapes.iter_mut().for_each(|k| next(&mut k.id));
+    }
+}
+
+/// Drops ids already used by an earlier job's slice (the second copy of an object in an
+/// overlap gets a new id, §9.6.2).
+fn dedupe_ids(doc: &mut LabeledData, seen: &mut std::collections::HashSet<i64>) {
+    let mut check = |slot: &mut Option<i64>| {
+        if let Some(id) = *slot
+            && !seen.insert(id)
+        {
+            *slot = None;
+        }
+    };
+    doc.tags.iter_mut().for_each(|t| check(&mut t.id));
+    doc.shapes.iter_mut().for_each(|s| check(&mut s.id));
+    for t in &mut doc.tracks {
+        check(&mut t.id);
+        t.shapes.iter_mut().for_each(|k| check(&mut k.id));
+    }
+}
+
+/// The parsed body of a write.
+enum Parsed {
+    Doc(LabeledData),
+    Delete(DeleteRequest),
+    Nothing,
+}
+
+fn parse(action: Action, body: &[u8]) -> Result<Parsed> {
+    let body_err = |v: Value| match v {
+        Value::Object(m) if m.contains_key("detail") && m.len() == 1 => {
+            Error::Body(Value::Object(m))
+        }
+        other => Error::Body(other),
+    };
+    Ok(match action {
+        Action::Replace | Action::Create | Action::Update => {
+            Parsed::Doc(parse_document(body).map_err(body_err)?)
+        }
+        Action::Delete => Parsed::Delete(parse_delete(body).map_err(body_err)?),
+        Action::Clear => Parsed::Nothing,
+    })
+}
+
+fn fingerprint(request_line: &str, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(request_line.as_bytes());
+    h.update([0]);
+    h.update(body);
+    hex::encode(h.finalize())
+}
+
+/// Serializes a write response document.
+fn render(doc: &LabeledData) -> Vec<u8> {
+    serde_json::to_vec(doc).unwrap_or_default()
+}
+
+fn render_delete(echo: &serde_json::Map<String, Value>, version: i64) -> Vec<u8> {
+    let mut m = serde_json::Map::new();
+    m.insert("version".into(), Value::from(version));
+    for k in ["tracks", "shapes", "tags"] {
+        m.insert(
+            k.into(),
+            echo.get(k).cloned().unwrap_or(Value::Array(vec![])),
+        );
+    }
+    serde_json::to_vec(&m).unwrap_or_default()
+}
+
+pub struct AnnotationService<'a> {
+    pub(crate) core: &'a Core,
+}
+
+/// Which jobs a write touches, with their frame ranges.
+struct Scope {
+    task: TaskRow,
+    jobs: Vec<JobRow>,
+    /// Frames objects may be on.
+    first: i64,
+    last: i64,
+    whose: &'static str,
+    task_level: bool,
+}
+
+impl AnnotationService<'_> {
+    async fn job_scope(&self, actor: &Actor, id: i64, write: bool) -> Result<Scope> {
+        let (job, facts) = self.core.tasks().job_facts(id).await?;
+        let perm = if write {
+            Perm::JobChange(&facts)
+        } else {
+            Perm::JobAccess(&facts)
+        };
+        self.core.check(actor, perm)?;
+        let task = self
+            .core
+            .db()
+            .task(job.task_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        Ok(Scope {
+            task,
+            first: job.start_frame,
+            last: job.stop_frame,
+            jobs: vec![job],
+            whose: "job's",
+            task_level: false,
+        })
+    }
+
+    async fn task_scope(&self, actor: &Actor, id: i64, write: bool) -> Result<Scope> {
+        let (task, mut jobs) = if write {
+            self.core.tasks().authorized_change(actor, id).await?
+        } else {
+            self.core.tasks().authorized_access(actor, id).await?
+        };
+        jobs.sort_by_key(|j| j.id);
+        let size = match task.data_id {
+            Some(d) => self.core.db().data(d).await?.map_or(0, |d| d.size),
+            None => 0,
+        };
+        Ok(Scope {
+            task,
+            jobs,
+            first: 0,
+            last: size - 1,
+            whose: "task's",
+            task_level: true,
+        })
+    }
+
+    async fn labels(&self, task_id: i64) -> Result<LabelIndex> {
+        Ok(LabelIndex::new(self.core.db().labels_of(&[task_id]).await?))
+    }
+
+    /// `GET /jobs/{id}/annotations` (§9.5).
+    pub async fn job_get(&self, actor: &Actor, id: i64) -> Result<LabeledData> {
+        let scope = self.job_scope(actor, id, false).await?;
+        self.read(&scope).await
+    }
+
+    /// `GET /tasks/{id}/annotations` (§9.6): the jobs' documents merged.
+    pub async fn task_get(&self, actor: &Actor, id: i64) -> Result<LabeledData> {
+        let scope = self.task_scope(actor, id, false).await?;
+        self.read(&scope).await
+    }
+
+    async fn read(&self, scope: &Scope) -> Result<LabeledData> {
+        let labels = self.labels(scope.task.id).await?;
+        let mut docs = Vec::with_capacity(scope.jobs.len());
+        for j in &scope.jobs {
+            let mut doc = self.core.db().job_annotations(j.id).await?;
+            labels.fill(&mut doc);
+            docs.push((j.start_frame, doc));
+        }
+        if !scope.task_level {
+            return Ok(docs.pop().map(|(_, d)| d).unwrap_or_default());
+        }
+        let overlap = scope.task.overlap.unwrap_or(0);
+        Ok(merge::merge(docs, overlap, scope.last + 1))
+    }
+
+    /// A write to a job's annotations (§9.5).
+    pub async fn job_write(
+        &self,
+        actor: &Actor,
+        id: i64,
+        req: WriteRequest<'_>,
+    ) -> Result<WriteResponse> {
+        let scope = self.job_scope(actor, id, true).await?;
+        self.write(actor, scope, req).await
+    }
+
+    /// A write to a task's annotations: sliced to every job, in one transaction (§9.6).
+    pub async fn task_write(
+        &self,
+        actor: &Actor,
+        id: i64,
+        req: WriteRequest<'_>,
+    ) -> Result<WriteResponse> {
+        let scope = self.task_scope(actor, id, true).await?;
+        self.write(actor, scope, req).await
+    }
+
+    async fn write(
+        &self,
+        actor: &Actor,
+        scope: Scope,
+        req: WriteRequest<'_>,
+    ) -> Result<WriteResponse> {
+        let db = self.core.db();
+        let fp = req
+            .idempotency_key
+            .map(|_| fingerprint(req.request_line, req.body));
+        if let (Some(key), Some(fp)) = (req.idempotency_key, &fp) {
+            check_key(key)?;
+            if let Some(stored) = db.idempotent_response(actor.id, key).await? {
+                return replay(stored, fp);
+            }
+        }
+        let parsed = parse(req.action, req.body)?;
+        if let Parsed::Doc(doc) = &parsed {
+            let labels = self.labels(scope.task.id).await?;
+            labels.validate(doc)?;
+        }
+        let mut parsed = parsed;
+        if let Parsed::Doc(doc) = &mut parsed {
+            if !doc.is_empty() && scope.jobs.is_empty() {
+                return Err(invalid(
+                    "The task has no data yet, so it has no frames to annotate".into(),
+                ));
+            }
+            check_frames(doc, scope.first, scope.last, scope.whose)?;
+            if req.action == Action::Create {
+                // ids sent on create are ignored (§9.5 recommendation)
+                clear_ids(doc);
+            }
+        }
+        // One document per job: the whole one for a job-level write, slices for a task.
+        let mut per_job: Vec<LabeledData> = Vec::new();
+        if let Parsed::Doc(doc) = &mut parsed {
+            if scope.task_level {
+                let mut seen = std::collections::HashSet::new();
+                for j in &scope.jobs {
+                    let mut part = merge::slice(doc, j.start_frame, j.stop_frame);
+                    dedupe_ids(&mut part, &mut seen);
+                    per_job.push(part);
+                }
+            } else {
+                per_job.push(std::mem::take(doc));
+            }
+            let need: usize = per_job.iter().map(missing_ids).sum();
+            let ids = db.reserve_annotation_ids(need).await?;
+            let mut it = ids.into_iter();
+            for d in &mut per_job {
+                assign_ids(d, &mut it);
+            }
+        }
+        let writes: Vec<JobWrite<'_>> = scope
+            .jobs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| JobWrite {
+                job_id: j.id,
+                op: match (&parsed, req.action) {
+                    (Parsed::Doc(_), Action::Replace) => WriteOp::Replace(&per_job[i]),
+                    (Parsed::Doc(_), Action::Create) => WriteOp::Create(&per_job[i]),
+                    (Parsed::Doc(_), _) => WriteOp::Update(&per_job[i]),
+                    (Parsed::Delete(d), _) => WriteOp::Delete {
+                        tags: &d.tags,
+                        shapes: &d.shapes,
+                        tracks: &d.tracks,
+                    },
+                    (Parsed::Nothing, _) => WriteOp::Clear,
+                },
+            })
+            .collect();
+        let overlap = scope.task.overlap.unwrap_or(0);
+        let starts: Vec<i64> = scope.jobs.iter().map(|j| j.start_frame).collect();
+        let respond = |version: i64| -> Vec<u8> {
+            match &parsed {
+                Parsed::Doc(_) => {
+                    let docs: Vec<(i64, LabeledData)> = starts
+                        .iter()
+                        .zip(&per_job)
+                        .map(|(s, d)| {
+                            (
+                                *s,
+                                LabeledData {
+                                    version,
+                                    ..d.clone()
+                                },
+                            )
+                        })
+                        .collect();
+                    let mut out = if scope.task_level {
+                        merge::merge(docs, overlap, scope.last + 1)
+                    } else {
+                        docs.into_iter().next().map(|(_, d)| d).unwrap_or_default()
+                    };
+                    out.version = version;
+                    render(&out)
+                }
+                Parsed::Delete(d) => render_delete(&d.echo, version),
+                Parsed::Nothing => Vec::new(),
+            }
+        };
+        let status = if req.action == Action::Clear {
+            204
+        } else {
+            200
+        };
+        let meta = WriteMeta {
+            task_id: scope.task.id,
+            author_id: Some(actor.id),
+            expect_version: req.if_match,
+            idempotency: match (req.idempotency_key, &fp) {
+                (Some(key), Some(fp)) => Some(Idempotency {
+                    user_id: actor.id,
+                    key,
+                    fingerprint: fp,
+                    status: status.into(),
+                    render: &respond,
+                }),
+                _ => None,
+            },
+        };
+        let outcome = db
+            .write_annotations(&writes, &meta)
+            .await
+            .map_err(|e| match e {
+                ferrocat_store::StoreError::Unique(_) => {
+                    invalid("An object id in the request is already used by another object".into())
+                }
+                other => other.into(),
+            })?;
+        match outcome {
+            WriteOutcome::Done(versions) => {
+                let version = versions.iter().copied().max().unwrap_or(0);
+                let body = if scope.jobs.is_empty() {
+                    respond(0)
+                } else {
+                    respond(version)
+                };
+                Ok(WriteResponse {
+                    status,
+                    body,
+                    version: Some(version),
+                    replayed: false,
+                })
+            }
+            WriteOutcome::Conflict(current) => Err(Error::VersionConflict(current)),
+            WriteOutcome::Replay(stored) => replay(stored, fp.as_deref().unwrap_or_default()),
+        }
+    }
+
+    /// Client events of `POST /server/logs` are in [`crate::server`]; the working time of
+    /// a job as they report it, in milliseconds.
+    pub async fn working_time_ms(&self, actor: &Actor, job_id: i64) -> Result<i64> {
+        self.job_scope(actor, job_id, false).await?;
+        Ok(self.core.db().job_working_time_ms(job_id).await?)
+    }
+}
+
+fn check_key(key: &str) -> Result<()> {
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(Error::BadRequest(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+        )));
+    }
+    Ok(())
+}
+
+fn replay(stored: StoredResponse, fp: &str) -> Result<WriteResponse> {
+    if stored.fingerprint != fp {
+        return Err(Error::Unprocessable(
+            "This Idempotency-Key was already used for a different request".into(),
+        ));
+    }
+    Ok(WriteResponse {
+        status: u16::try_from(stored.status).unwrap_or(200),
+        body: stored.body,
+        version: None,
+        replayed: true,
+    })
+}

@@ -1,0 +1,363 @@
+//! `/jobs/{id}/annotations` and `/tasks/{id}/annotations` (api-v1 §9.5, §9.6) and
+//! `/server/logs` (§11.4).
+//!
+//! Reads answer with `ETag: "<version>"`; writes accept `If-Match: "<version>"` and
+//! `Idempotency-Key` (see `ferrocat_core::annotations`).
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ferrocat_core::annotations::{Action, WriteRequest, WriteResponse};
+use ferrocat_wire::annotations::LabeledData;
+use ferrocat_wire::logs::LogEvent;
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{AuthUser, Input, QueryPairs};
+use crate::http::users::parse_id;
+
+#[derive(Clone, Copy)]
+enum Target {
+    Job(i64),
+    Task(i64),
+}
+
+fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits and quotes")
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>, version: Option<i64>) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    if status != StatusCode::NO_CONTENT {
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    if let Some(v) = version {
+        r.headers_mut().insert(header::ETAG, etag(v));
+    }
+    r
+}
+
+fn document(doc: &LabeledData) -> ApiResult<Response> {
+    let body = serde_json::to_vec(doc).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(json_response(StatusCode::OK, body, Some(doc.version)))
+}
+
+/// Formats are served by the import/export protocol (§10); none is known yet.
+fn reject_format(uri: &axum::http::Uri) -> ApiResult<()> {
+    if QueryPairs::parse(uri.query()).get("format").is_some() {
+        return Err(ApiError::MethodNotAllowed(
+            "Unknown format specified for the request".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `If-Match`: `"7"`, `W/"7"` or `7`; `*` means no condition.
+fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let s = v.to_str().unwrap_or("").trim();
+    if s == "*" {
+        return Ok(None);
+    }
+    let bare = s.trim_start_matches("W/").trim_matches('"');
+    bare.parse::<i64>().map(Some).map_err(|_| {
+        ApiError::BadRequest(
+            "If-Match must hold an annotation version as the ETag of GET …/annotations gives it, e.g. \"7\"."
+                .into(),
+        )
+    })
+}
+
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => v.to_str().map(Some).map_err(|_| {
+            ApiError::BadRequest("Idempotency-Key must be visible ASCII characters.".into())
+        }),
+    }
+}
+
+/// Only JSON bodies carry annotation documents.
+fn require_json(headers: &HeaderMap, body: &[u8]) -> ApiResult<()> {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ctype
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime.is_empty() || mime == "application/json" || mime.ends_with("+json") {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::BadRequest(
+                "JSON parse error - the body is empty".into(),
+            ));
+        }
+        return Ok(());
+    }
+    Err(ApiError::UnsupportedMediaType(format!(
+        "Unsupported media type \"{ctype}\" in request."
+    )))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    st: &AppState,
+    me: &AuthUser,
+    target: Target,
+    action: Action,
+    method: &Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<Response> {
+    if action != Action::Clear {
+        require_json(headers, body)?;
+    }
+    let request_line = format!("{method} {uri}");
+    let req = WriteRequest {
+        action,
+        body,
+        if_match: if_match(headers)?,
+        idempotency_key: idempotency_key(headers)?,
+        request_line: &request_line,
+    };
+    let svc = st.core.annotations();
+    let WriteResponse {
+        status,
+        body,
+        version,
+        replayed,
+    } = match target {
+        Target::Job(id) => svc.job_write(&me.actor, id, req).await?,
+        Target::Task(id) => svc.task_write(&me.actor, id, req).await?,
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut r = json_response(status, body, version);
+    if replayed {
+        r.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(r)
+}
+
+fn patch_action(uri: &axum::http::Uri) -> ApiResult<Action> {
+    let q = QueryPairs::parse(uri.query());
+    Ok(Action::from_patch(q.get("action"))?)
+}
+
+/// A job's annotations, with attribute defaults filled in; `ETag` is the version.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/annotations", tag = "jobs", params(("id" = i64, Path)),
+    responses((status = 200, description = "LabeledData"), (status = 403), (status = 404)))]
+pub async fn job_get(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let doc = st
+        .core
+        .annotations()
+        .job_get(&me.actor, parse_id(&id)?)
+        .await?;
+    document(&doc)
+}
+
+/// Replace a job's annotations. `If-Match` and `Idempotency-Key` are honoured.
+#[utoipa::path(put, path = "/api/v1/jobs/{id}/annotations", tag = "jobs", params(("id" = i64, Path)),
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "The stored objects with ids and the new version"), (status = 400), (status = 403), (status = 404), (status = 409), (status = 422)))]
+pub async fn job_put(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    reject_format(&uri)?;
+    write(
+        &st,
+        &me,
+        Target::Job(id),
+        Action::Replace,
+        &method,
+        &uri,
+        &headers,
+        &body,
+    )
+    .await
+}
+
+/// `?action=create|update|delete` on a job's annotations.
+#[utoipa::path(patch, path = "/api/v1/jobs/{id}/annotations", tag = "jobs", params(("id" = i64, Path), ("action" = String, Query)),
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "The objects in request order with ids, and the new version"), (status = 400), (status = 403), (status = 404), (status = 409), (status = 422)))]
+pub async fn job_patch(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    let action = patch_action(&uri)?;
+    write(
+        &st,
+        &me,
+        Target::Job(id),
+        action,
+        &method,
+        &uri,
+        &headers,
+        &body,
+    )
+    .await
+}
+
+/// Delete every annotation of a job (204).
+#[utoipa::path(delete, path = "/api/v1/jobs/{id}/annotations", tag = "jobs", params(("id" = i64, Path)),
+    responses((status = 204), (status = 403), (status = 404), (status = 409)))]
+pub async fn job_delete(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    write(
+        &st,
+        &me,
+        Target::Job(id),
+        Action::Clear,
+        &method,
+        &uri,
+        &headers,
+        &[],
+    )
+    .await
+}
+
+/// A task's annotations: its jobs' documents merged (§9.6.3).
+#[utoipa::path(get, path = "/api/v1/tasks/{id}/annotations", tag = "tasks", params(("id" = i64, Path)),
+    responses((status = 200, description = "LabeledData"), (status = 403), (status = 404)))]
+pub async fn task_get(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    reject_format(&uri)?;
+    let doc = st.core.annotations().task_get(&me.actor, id).await?;
+    document(&doc)
+}
+
+/// Replace a task's annotations (sliced to its jobs, one transaction).
+#[utoipa::path(put, path = "/api/v1/tasks/{id}/annotations", tag = "tasks", params(("id" = i64, Path)),
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "The stored objects, merged"), (status = 400), (status = 403), (status = 404), (status = 409), (status = 422)))]
+pub async fn task_put(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    reject_format(&uri)?;
+    write(
+        &st,
+        &me,
+        Target::Task(id),
+        Action::Replace,
+        &method,
+        &uri,
+        &headers,
+        &body,
+    )
+    .await
+}
+
+/// `?action=create|update|delete` on a task's annotations.
+#[utoipa::path(patch, path = "/api/v1/tasks/{id}/annotations", tag = "tasks", params(("id" = i64, Path), ("action" = String, Query)),
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "The objects with ids, merged"), (status = 400), (status = 403), (status = 404), (status = 409), (status = 422)))]
+pub async fn task_patch(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    let action = patch_action(&uri)?;
+    write(
+        &st,
+        &me,
+        Target::Task(id),
+        action,
+        &method,
+        &uri,
+        &headers,
+        &body,
+    )
+    .await
+}
+
+/// Delete every annotation of a task (204).
+#[utoipa::path(delete, path = "/api/v1/tasks/{id}/annotations", tag = "tasks", params(("id" = i64, Path)),
+    responses((status = 204), (status = 403), (status = 404), (status = 409)))]
+pub async fn task_delete(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    write(
+        &st,
+        &me,
+        Target::Task(id),
+        Action::Clear,
+        &method,
+        &uri,
+        &headers,
+        &[],
+    )
+    .await
+}
+
+/// Store client events; answers them validated (§11.4).
+#[utoipa::path(post, path = "/api/v1/server/logs", tag = "server",
+    request_body(content = Vec<LogEvent>, content_type = "application/json"),
+    responses((status = 201, body = Vec<LogEvent>), (status = 400), (status = 401)))]
+pub async fn logs(
+    State(st): State<AppState>,
+    me: AuthUser,
+    input: Input,
+) -> ApiResult<impl IntoResponse> {
+    let events = st.core.server().log_events(&me.actor, &input.0).await?;
+    Ok((StatusCode::CREATED, Json(events)))
+}

@@ -1,0 +1,1423 @@
+//! api-v1 §9 and §11.4: annotations of jobs and tasks, versions, validation, slicing and
+//! merging, safe saves (If-Match, Idempotency-Key), client logs.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::common::{Backend, Resp, TestApp};
+use crate::db_tests;
+use crate::media::jpeg;
+use crate::tasks::{upload, wait};
+
+db_tests!(
+    seed_workbench_sequence,
+    every_shape_type_and_tracks_round_trip,
+    attribute_defaults_are_filled_on_read,
+    validation_errors_change_nothing,
+    task_level_with_overlap_zero,
+    task_level_with_overlap_merges_copies,
+    interpolated_ends_when_slicing_tracks,
+    concurrent_creates_are_serialized,
+    if_match_and_idempotency_key,
+    permissions_by_job,
+    property_put_get_round_trip,
+);
+
+/// A task with two labels, 8 frames, processed; returns (task JSON, job ids in order).
+pub async fn annotated_task(app: &TestApp, token: &str, extra: Value) -> (Value, Vec<i64>) {
+    let mut body = json!({
+        "name": "cars",
+        "labels": [
+            {"name": "car", "attributes": [
+                {"name": "model", "mutable": false, "input_type": "select",
+                 "default_value": "BMW", "values": ["BMW", "Benz", "Audi"]},
+                {"name": "color", "mutable": true, "input_type": "radio",
+                 "default_value": "white", "values": ["white", "black", "gray"]}
+            ]},
+            {"name": "person", "attributes": [
+                {"name": "age", "mutable": true, "input_type": "number",
+                 "default_value": "30", "values": ["0", "120", "1"]}
+            ]},
+            {"name": "sky", "attributes": []}
+        ]
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let r = app.post("/api/v1/tasks", Some(token), body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_i64().unwrap();
+    let files: Vec<(String, Vec<u8>)> = (0..8)
+        .map(|i| (format!("car{i}.jpg"), jpeg(64, 48, i)))
+        .collect();
+    let files: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let r = upload(app, token, id, &files, &[("image_quality", "70")]).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(wait(app, token, id).await["state"], "Finished");
+    let task = app.get(&format!("/api/v1/tasks/{id}"), token).await.body;
+    let jobs = task["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["jobs"][0]["id"].as_i64().unwrap())
+        .collect();
+    (task, jobs)
+}
+
+/// Ids of the task's labels and attribute specs by name.
+struct Ids {
+    car: i64,
+    person: i64,
+    sky: i64,
+    model: i64,
+    color: i64,
+    age: i64,
+}
+
+fn ids(task: &Value) -> Ids {
+    let label = |n: &str| {
+        task["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    let spec = |l: &Value, n: &str| {
+        l["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == n)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (car, person, sky) = (label("car"), label("person"), label("sky"));
+    Ids {
+        car: car["id"].as_i64().unwrap(),
+        person: person["id"].as_i64().unwrap(),
+        sky: sky["id"].as_i64().unwrap(),
+        model: spec(&car, "model"),
+        color: spec(&car, "color"),
+        age: spec(&person, "age"),
+    }
+}
+
+async fn send(app: &TestApp, method: Method, path: &str, token: &str, body: Option<Value>) -> Resp {
+    app.call(method, path, Some(token), body).await
+}
+
+async fn patch_action(app: &TestApp, job: i64, action: &str, token: &str, body: Value) -> Resp {
+    send(
+        app,
+        Method::PATCH,
+        &format!("/api/v1/jobs/{job}/annotations?action={action}"),
+        token,
+        Some(body),
+    )
+    .await
+}
+
+fn rect(frame: i64, label: i64, points: [f64; 4], attrs: Value) -> Value {
+    json!({"type": "rectangle", "occluded": false, "z_order": 0, "points": points,
+           "frame": frame, "label_id": label, "group": 0, "attributes": attrs})
+}
+
+/// The seed's workbench sequence (api-v1 A.3): GET → PATCH create → update → delete →
+/// logs, with the seed's bodies and versions relative to the job's start.
+async fn seed_workbench_sequence(app: TestApp) {
+    let t = app.admin_token.clone();
+    let (task, jobs) = annotated_task(&app, &t, json!({})).await;
+    let i = ids(&task);
+    let job = jobs[0];
+    let r = app
+        .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.body,
+        json!({"version": 0, "tags": [], "shapes": [], "tracks": []})
+    );
+    assert_eq!(r.headers["etag"], "\"0\"");
+    let start = 0;
+
+    // create: the seed's body (its client version 26 is ignored)
+    let create = json!({
+        "shapes": [{"type": "rectangle", "occluded": false, "z_order": 0,
+            "points": [235.4541015625, 589.7822265625, 1361.490478515625, 995.818603515625],
+            "attributes": [{"spec_id": i.model.to_string(), "value": ""}],
+            "frame": 3, "label_id": i.car, "group": 0}],
+        "tracks": [], "tags": [], "version": 26
+    });
+    let r = patch_action(&app, job, "create", &t, create).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.body["shapes"][0]["id"].as_i64().expect("an id");
+    assert_eq!(
+        r.body,
+        json!({"version": start + 1, "tracks": [], "tags": [], "shapes": [{
+            "type": "rectangle", "occluded": false, "z_order": 0,
+            "points": [235.4541015625, 589.7822265625, 1361.490478515625, 995.818603515625],
+            "id": id, "frame": 3, "label_id": i.car, "group": 0,
+            "attributes": [{"spec_id": i.model, "value": ""}]}]})
+    );
+    // the key order of CVAT's serializer
+    let raw = app
+        .client
+        .get(app.url(&format!("/api/v1/jobs/{job}/annotations")))
+        .header("Authorization", format!("Token {t}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        raw.contains(r#"{"type":"rectangle","occluded":false,"z_order":0,"points":[235.4541015625,589.7822265625,1361.490478515625,995.818603515625],"id":"#),
+        "{raw}"
+    );
+
+    // update: the seed's body with that id (client version 28 ignored)
+    let update = json!({
+        "shapes": [{"type": "rectangle", "occluded": false, "z_order": 0,
+            "points": [47.10546875, 232.705078125, 991.9782104492188, 549.2141723632812],
+            "attributes": [{"spec_id": i.model.to_string(), "value": "123"}],
+            "id": id, "frame": 6, "label_id": i.car, "group": 0}],
+        "tracks": [], "tags": [], "version": 28
+    });
+    let r = patch_action(&app, job, "update", &t, update).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body,
+        json!({"version": start + 2, "tracks": [], "tags": [], "shapes": [{
+            "type": "rectangle", "occluded": false, "z_order": 0,
+            "points": [47.10546875, 232.705078125, 991.9782104492188, 549.2141723632812],
+            "id": id, "frame": 6, "label_id": i.car, "group": 0,
+            "attributes": [{"spec_id": i.model, "value": "123"}]}]})
+    );
+
+    // delete with empty lists, exactly the seed's request and answer
+    let r = patch_action(
+        &app,
+        job,
+        "delete",
+        &t,
+        json!({"shapes": [], "tracks": [], "tags": [], "version": 2}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body,
+        json!({"tags": [], "tracks": [], "shapes": [], "version": start + 3})
+    );
+
+    // GET: the updated shape, its missing mutable attribute filled with the default
+    let r = app
+        .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
+        .await;
+    assert_eq!(r.body["version"], 3);
+    assert_eq!(r.body["shapes"][0]["frame"], 6);
+    assert_eq!(
+        r.body["shapes"][0]["attributes"],
+        json!([{"spec_id": i.model, "value": "123"}, {"spec_id": i.color, "value": "white"}])
+    );
+    assert_eq!(r.headers["etag"], "\"3\"");
+
+    // deleting it for real, then the job's commits
+    let r = patch_action(
+        &app,
+        job,
+        "delete",
+        &t,
+        json!({"shapes": [{"id": id}], "tracks": [], "tags": [], "version": 3}),
+    )
+    .await;
+    assert_eq!(r.body["version"], 4);
+    let r = app
+        .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
+        .await;
+    assert_eq!(r.body["shapes"], json!([]));
+    let commits = app.db.annotation_commits(job).await.unwrap();
+    assert_eq!(
+        commits.iter().map(|c| c.version).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!(
+        commits[0].message,
+        "Changes: tags - 0; shapes - 1; tracks - 0"
+    );
+    assert_eq!(commits[0].action, "create");
+    assert!(commits.iter().all(|c| c.author_id == Some(1)));
+
+    // DELETE: 204, version + 1
+    let r = send(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/jobs/{job}/annotations"),
+        &t,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let r = app
+        .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
+        .await;
+    assert_eq!(r.body["version"], 5);
+
+    // the job status change that ends the sequence
+    let r = app
+        .patch(
+            &format!("/api/v1/jobs/{job}"),
+            &t,
+            json!({"status": "validation", "assignee": null}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+/// Every shape type, tags, groups, z-order and a track survive PUT → GET exactly when all
+/// attributes are given; floats keep every bit.
+async fn every_shape_type_and_tracks_round_trip(app: TestApp) {
+    let t = app.admin_token.clone();
+    let (task, jobs) = annotated_task(&app, &t, json!({})).await;
+    let i = ids(&task);
+    let job = jobs[0];
+    let car_attrs =
+        json!([{"spec_id": i.model, "value": "Audi"}, {"spec_id": i.color, "value": "black"}]);
+    let age = json!([{"spec_id": i.age, "value": "41"}]);
+    let doc = json!({
+        "version": 0,
+        "tags": [
+            {"id": null, "frame": 1, "label_id": i.sky, "group": null, "attributes": []},
+            {"frame": 0, "label_id": i.car, "group": 3, "attributes": car_attrs}
+        ],
+        "shapes": [
+            {"type": "rectangle", "occluded": true, "z_order": -2, "points": [0.1, 0.2, 0.30000000000000004, 1e-7],
+             "frame": 0, "label_id": i.car, "group": 1, "attributes": car_attrs},
+            {"type": "polygon", "occluded": false, "z_order": 3, "points": [1.5, 2.25, 10.0, 2.0, 123456.789, 99.5, 4.0, 8.0],
+             "frame": 2, "label_id": i.person, "group": 1, "attributes": age},
+            {"type": "polyline", "occluded": false, "z_order": 0, "points": [0.0, 0.0, 5.0, 5.0],
+             "frame": 2, "label_id": i.sky, "group": 0, "attributes": []},
+            {"type": "points", "occluded": false, "z_order": 0, "points": [3.0, 4.0],
+             "frame": 7, "label_id": i.person, "group": 0, "attributes": age},
+            {"type": "cuboid", "occluded": false, "z_order": 1,
+             "points": [1.0, 1.0, 1.0, 9.0, 9.0, 1.0, 9.0, 9.0, 3.0, 3.0, 3.0, 11.0, 11.0, 3.0, 11.0, 11.0],
+             "frame": 5, "label_id": i.car, "group": 0, "attributes": car_attrs}
+        ],
+        "tracks": [
+            {"frame": 0, "label_id": i.car, "group": 0,
+             "attributes": [{"spec_id": i.model, "value": "Benz"}],
+             "shapes": [
+                {"type": "rectangle", "occluded": false, "z_order": 0, "points": [1.0, 2.0, 3.0, 4.0],
+                 "frame": 0, "outside": false, "attributes": [{"spec_id": i.color, "value": "gray"}]},
+                {"type": "rectangle", "occluded": true, "z_order": 0, "points": [5.0, 6.0, 7.0, 8.5],
+                 "frame": 3, "outside": false, "attributes": [{"spec_id": i.color, "value": "black"}]},
+                {"type": "rectangle", "occluded": false, "z_order": 0, "points": [5.0, 6.0, 7.0, 8.5],
+                 "frame": 6, "outside": true, "attributes": [{"spec_id": i.color, "value": "black"}]}
+             ]},
+            {"frame": 1, "label_id": i.person, "group": 2, "attributes": [],
+             "shapes": [
+                {"type": "polygon", "occluded": false, "z_order": 0, "points": [0.0, 0.0, 4.0, 0.0, 4.0, 4.0],
+                 "frame": 1, "outside": false, "attributes": [{"spec_id": i.age, "value": "5"}]}
+             ]}
+        ]
+    });
+    let r = send(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/jobs/{job}/annotations"),
+        &t,
+        Some(doc.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["version"], 1);
+    // the response is the request with ids, in request order
+    let written = r.body.clone();
+    assert_eq!(written["shapes"].as_array().unwrap().len(), 5);
+    for (k, n) in [("tags", 2), ("shapes", 5), ("tracks", 2)] {
+        let items = written[k].as_array().unwrap();
+        assert_eq!(items.len(), n);
+        assert!(items.iter().all(|o| o["id"].as_i64().is_some()));
+    }
+    assert_eq!(written["shapes"][1]["points"], doc["shapes"][1]["points"]);
+    assert!(
+        written["tracks"][0]["shapes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["id"].is_i64())
+    );
+
+    let got = app
+        .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
+        .await
+        .body;
+    // GET orders tags and shapes by frame (ties by id), tracks by id
+    let by_frame = |v: &Value| {
+        let mut items = v.as_array().unwrap().clone();
+        items.sort_by_key(|o| (o["frame"].as_i64().unwrap(), o["id"].as_i64().unwrap()));
+        Value::Array(items)
+    };
+    assert_eq!(got["shapes"], by_frame(&written["shapes"]));
+    assert_eq!(got["tags"], by_frame(&written["tags"]));
+    assert_eq!(got["tracks"], written["tracks"]);
+    assert_eq!(
+        got["shapes"][0]["points"],
+        json!([0.1, 0.2, 0.30000000000000004, 1e-7])
+    );
+
+    // a PUT that re-sends known ids keeps them
+    let mut again = got.clone();
+    again["shapes"] = json!([got["shapes"][0]]);
+    let r = send(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/jobs/{job}/annotations"),
+        &t,
+        Some(again),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["shapes"][0]["id"], got["shapes"][0]["id"]);
+    assert_eq!(
+        r.body["tracks"][0]["shapes"][1]["id"],
+        got["tracks"][0]["shapes"][1]["id"]
+    );
+    let after = app
+        .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
+        .await
+        .body;
+    assert_eq!(after["shapes"].as_array().unwrap().len(), 1);
+    assert_eq!(after["version"], 2);
+}
+
+/// §9.3: defaults for shapes and tags, immutable ones for tracks, mutable ones for the
+/// first keyframe, inherited values for later keyframes.
+async fn attribute_defaults_are_filled_on_read(app: TestApp) {
+    let t = app.admin_token.clone();
+    let (task, jobs) = annotated_task(&app, &t, json!({})).await;
+    let i = ids(&task);
+    let job = jobs[0];
+    let doc = json!({
+        "version": 0,
+        "tags": [{"frame": 0, "label_id": i.car, "group": 0, "attributes": [{"spec_id": i.color, "value": "gray"}]}],
+        "shapes": [rect(1, i.car, [0.0, 0.0, 1.0, 1.0], json!([])),
+                   rect(1, i.person, [0.0, 0.0, 1.0, 1.0], json!([]))],
+        "tracks": [{"frame": 0, "label_id": i.car, "group": 0, "attributes": [], "shapes": [
+            {"type": "rectangle", "occluded": false, "points": [0.0, 0.0, 1.0, 1.0], "frame": 0, "outside": false, "attributes": []},
+            {"type": "rectangle", "occluded": false, "points": [0.0, 0.0, 2.0, 2.0], "frame": 2, "outside": false,
+             "attributes": [{"spec_id": i.color, "value": "black"}]},
+            {"type": "rectangle", "occluded": false, "points": [0.0, 0.0, 3.0, 3.0], "frame": 4, "outside": false, "attributes": []}
+        ]}]
+    });
+    let r = patch_action(&app, job, "create", &t, doc).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // write responses echo attributes as sent
+    assert_eq!(r.body["shapes"][0]["attributes"], json!([]));
+    let got = app
+        .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
+        .await
+        .body;
+    assert_eq!(
+        got["tags"][0]["attributes"],
+        json!([{"spec_id": i.color, "value": "gray"}, {"spec_id": i.model, "value": "BMW"}])
+    );
+    assert_eq!(
+        got["shapes"][0]["attributes"],
+        json!([{"spec_id": i.model, "value": "BMW"}, {"spec_id": i.color, "value": "white"}])
+    );
+    assert_eq!(
+        got["shapes"][1]["attributes"],
+        json!([{"spec_id": i.age, "value": "30"}])
+    );
+    let track = &got["tracks"][0];
+    assert_eq!(
+        track["attributes"],
+        json!([{"spec_id": i.model, "value": "BMW"}])
+    );
+    let kf: Vec<Value> = track["shapes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["attributes"].clone())
+        .collect();
+    assert_eq!(
+        kf,
+        vec![
+            json!([{"spec_id": i.color, "value": "white"}]),
+            json!([{"spec_id": i.color, "value": "black"}]),
+            json!([{"spec_id": i.color, "value": "black"}]),
+        ]
+    );
+    // z_order defaulted to 0 for keyframes sent without it
+    assert_eq!(track["shapes"][0]["z_order"], 0);
+}
+
+/// Every validation error of §9.1–§9.3 and the stricter checks; none changes anything.
+async fn validation_errors_change_nothing(app: TestApp) {
+    let t = app.admin_token.clone();
+    let (task, jobs) = annotated_task(&app, &t, json!({"segment_size": 4})).await;
+    let i = ids(&task);
+    let job = jobs[0];
+    let r = patch_action(
+        &app,
+        job,
+        "create",
+        &t,
+        json!({"version": 0, "tags": [], "tracks": [], "shapes": [rect(0, i.car, [1.0, 2.0, 3.0, 4.0], json!([]))]}),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let before = app
+        .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
+        .await
+        .body;
+    let doc = |shapes: Value, tracks: Value| json!({"version": 1, "tags": [], "shapes": shapes, "tracks": tracks});
+    let kf = |frame: i64, attrs: Value| json!({"type": "rectangle", "occluded": false, "points": [0.0, 0.0, 1.0, 1.0], "frame": frame, "outside": false, "attributes": attrs});
+    let cases: Vec<(Value, Value)> = vec![
+        (
+            doc(
+                json!([rect(0, 999, [0.0, 0.0, 1.0, 1.0], json!([]))]),
+                json!([]),
+            ),
+            json!("label_id `999` is invalid"),
+        ),
+        (
+            doc(
+                json!([rect(
+                    0,
+                    i.car,
+                    [0.0, 0.0, 1.0, 1.0],
+                    json!([{"spec_id": i.age, "value": "1"}])
+                )]),
+                json!([]),
+            ),
+            json!(format!("spec_id `{}` is invalid", i.age)),
+        ),
+        (
+            doc(
+                json!([]),
+                json!([{"frame": 0, "label_id": i.car, "group": 0,
+                "attributes": [{"spec_id": i.color, "value": "x"}], "shapes": [kf(0, json!([]))]}]),
+            ),
+            json!(format!("spec_id `{}` is invalid", i.color)),
+        ),
+        (
+            doc(
+                json!([]),
+                json!([{"frame": 0, "label_id": i.car, "group": 0, "attributes": [],
+                "shapes": [kf(0, json!([{"spec_id": i.model, "value": "BMW"}]))]}]),
+            ),
+            json!(format!("spec_id `{}` is invalid", i.model)),
+        ),
+        (
+            doc(
+                json!([rect(
+                    0,
+                    i.car,
+                    [0.0, 0.0, 1.0, 1.0],
+                    json!([{"spec_id": i.color, "value": "x"}, {"spec_id": i.color, "value": "y"}])
+                )]),
+                json!([]),
+            ),
+            json!(format!(
+                "spec_id `{}` is given twice for one object",
+                i.color
+            )),
+        ),
+        (
+            doc(
+                json!([rect(4, i.car, [0.0, 0.0, 1.0, 1.0], json!([]))]),
+                json!([]),
+            ),
+            json!("frame `4` is outside the job's frames 0..3"),
+        ),
+        (
+            doc(
+                json!([]),
+                json!([{"frame": 0, "label_id": i.car, "group": 0, "attributes": [],
+                "shapes": [kf(1, json!([])), kf(1, json!([]))]}]),
+            ),
+            json!("a track has two keyframes on frame `1`"),
+        ),
+        (
+            doc(
+                json!([{"type": "rectangle", "occluded": false, "points": [0, 0, 1, 1, 2, 2], "frame": 0,
+                "label_id": i.car, "group": 0, "attributes": []}]),
+                json!([]),
+            ),
+            json!({"shapes": [{"points": ["A rectangle needs exactly 4 numbers, got 6."]}]}),
+        ),
+        (
+            doc(
+                json!([{"type": "cuboid", "occluded": false, "points": [0, 0, 1, 1], "frame": 0,
+                "label_id": i.car, "group": 0, "attributes": []}]),
+                json!([]),
+            ),
+            json!({"shapes": [{"points": ["A cuboid needs exactly 16 numbers, got 4."]}]}),
+        ),
+        (
+            doc(
+                json!([{"type": "polygon", "occluded": false, "points": [0, 0, 1], "frame": 0,
+                "label_id": i.car, "group": 0, "attributes": []}]),
+                json!([]),
+            ),
+            json!({"shapes": [{"points": ["Points must be x, y pairs: an even count of numbers, got 3."]}]}),
+        ),
+        (
+            doc(
+                json!([{"type": "circle", "occluded": "maybe", "points": [], "frame": -1,
+                "label_id": i.car, "attributes": [{"spec_id": "x"}]}]),
+                json!([]),
+            ),
+            json!({"shapes": [{
+                "type": ["\"circle\" is not a valid choice."],
+                "occluded": ["Must be a valid boolean."],
+                "points": ["This list may not be empty."],
+                "frame": ["Ensure this value is greater than or equal to 0."],
+                "group": ["This field is required."],
+                "attributes": [{"spec_id": ["A valid integer is required."], "value": ["This field is required."]}]
+            }]}),
+        ),
+        (
+            json!({"shapes": []}),
+            json!({"version": ["This field is required."], "tags": ["This field is required."], "tracks": ["This field is required."]}),
+        ),
+        (
+            json!([1, 2]),
+            json!({"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}),
+        ),
+    ];
+    for action in ["create", "update"] {
+        for (body, expected) in &cases {
+            let r = patch_action(&app, job, action, &t, body.clone()).await;
+            assert_eq!(r.status, 400, "{action} {body}: {}", r.body);
+            assert_eq!(&r.body, expected, "{action} {body}");
+        }
+    }
+    for (body, expected) in &cases {
+        let r = send(
+            &app,
+            Method::PUT,
+            &format!("/api/v1/jobs/{job}/annotations"),
+            &t,
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(r.status, 400, "PUT {body}");
+        assert_eq!(&r.body, expected);
+    }
+    // actions, media types, malformed JSON, bad headers
+    for q in ["", "?action=merge"] {
+        let r = send(
+            &app,
+            Method::PATCH,
+            &format!("/api/v1/jobs/{job}/annotations{q}"),
+            &t,
+            Some(doc(json!([]), json!([]))),
+        )
+        .await;
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            r.body,
+            json!(["Please specify a correct 'action' for the request"])
+        );
+    }
+    let raw = |ctype: &str, body: &str| {
+        app.client
+            .put(app.url(&format!("/api/v1/jobs/{job}/annotations")))
+            .header("Authorization", format!("Token {t}"))
+            .header("Content-Type", ctype)
+            .body(body.to_string())
+            .send()
+    };
+    let r = TestApp::read(raw("text/plain", "{}").await.unwrap()).await;
+    assert_eq!(r.status, 415);
+    let r = TestApp::read(raw("application/json", "{\"version\": ").await.unwrap()).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("JSON parse error")
+    );
+    let r = TestApp::read(
+        app.client
+            .patch(app.url(&format!("/api/v1/jobs/{job}/annotations?action=create")))
+            .header("Authorization", format!("Token {t}"))
+            .header("If-Match", "yesterday")
+            .json(&doc(json!([]), json!([])))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    // an id taken by another job cannot be updated into this one
+    let other = jobs[1];
+    let r = patch_action(
+        &app,
+        other,
+        "create",
+        &t,
+        json!({"version": 0, "tags": [], "tracks": [], "shapes": [rect(5, i.car, [1.0, 2.0, 3.0, 4.0], json!([]))]}),
+    )
+    .await;
+    let foreign = r.body["shapes"][0]["id"].as_i64().unwrap();
+    let mut stolen = rect(0, i.car, [0.0, 0.0, 1.0, 1.0], json!([]));
+    stolen["id"] = json!(foreign);
+    let r = patch_action(&app, job, "update", &t, doc(json!([stolen]), json!([]))).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    // unknown jobs
+    let r = app.get("/api/v1/jobs/99999/annotations", &t).await;
+    assert_eq!(r.status, 404);
+    // nothing changed, not even the version
+    let after = app
+        .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
+        .await
+        .body;
+    assert_eq!(after, before);
+}
+
+async fn task_annotations(app: &TestApp, task: i64, token: &str) -> Value {
+    let r = app
+        .get(&format!("/api/v1/tasks/{task}/annotations"), token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+}
+
+/// Overlap 0: a task-level PUT is split by frame; GET concatenates the jobs in order.
+async fn task_level_with_overlap_zero(app: TestApp) {
+    let t = app.admin_token.clone();
+    let (task, jobs) = annotated_task(&app, &t, json!({"segment_size": 4})).await;
+    let tid = task["id"].as_i64().unwrap();
+    assert_eq!(jobs.len(), 2);
+    let i = ids(&task);
+    let shapes: Vec<Value> = (0..8)
+        .map(|f| rect(f, i.sky, [f as f64, 0.0, 10.0, 10.0], json!([])))
+        .collect();
+    let doc = json!({"version": 0, "tags": [{"frame": 5, "label_id": i.sky, "group": 0, "attributes": []}],
+                     "shapes": shapes, "tracks": []});
+    let r = send(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/tasks/{tid}/annotations"),
+        &t,
+        Some(doc),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["version"], 1);
+    assert_eq!(r.body["shapes"].as_array().unwrap().len(), 8);
+    let first = app
+        .get(&format!("/api/v1/jobs/{}/annotations", jobs[0]), &t)
+        .await
+        .body;
+    let second = app
+        .get(&format!("/api/v1/jobs/{}/annotations", jobs[1]), &t)
+        .await
+        .body;
+    let frames = |d: &Value| {
+        d["shapes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["frame"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(frames(&first), vec![0, 1, 2, 3]);
+    assert_eq!(frames(&second), vec![4, 5, 6, 7]);
+    assert_eq!(second["tags"].as_array().unwrap().len(), 1);
+    // a job-level write moves only that job's version; the task reports the highest
+    patch_action(
+        &app,
+        jobs[1],
+        "create",
+        &t,
+        json!({"version": 0, "tags": [], "tracks": [], "shapes": []}),
+    )
+    .await;
+    let all = task_annotations(&app, tid, &t).await;
+    assert_eq!(all["version"], 2);
+    assert_eq!(frames(&all), (0..8).collect::<Vec<_>>());
+    // task-level PATCH delete reaches every job; frames beyond the task are refused
+    let ids_: Vec<Value> = all["shapes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| json!({"id": s["id"]}))
+        .collect();
+    let r = send(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/tasks/{tid}/annotations?action=delete"),
+        &t,
+        Some(json!({"version": 2, "tags": [], "tracks": [], "shapes": ids_[..5]})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        frames(&task_annotations(&app, tid, &t).await),
+        vec![5, 6, 7]
+    );
+    let r = send(&app, Method::PATCH, &format!("/api/v1/tasks/{tid}/annotations?action=create"), &t,
+        Some(json!({"version": 0, "tags": [], "tracks": [], "shapes": [rect(8, i.sky, [0.0, 0.0, 1.0, 1.0], json!([]))]}))).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body, json!("frame `8` is outside the task's frames 0..7"));
+    // DELETE empties every job and bumps each version
+    let r = send(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/tasks/{tid}/annotations"),
+        &t,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let all = task_annotations(&app, tid, &t).await;
+    assert_eq!(
+        all,
+        json!({"version": 4, "tags": [], "shapes": [], "tracks": []})
+    );
+}
+
+/// Overlap > 0: objects in the overlap are stored by both jobs and merged, not doubled.
+async fn task_level_with_overlap_merges_copies(app: TestApp) {
+    let t = app.admin_token.clone();
+    let (task, jobs) = annotated_task(&app, &t, json!({"segment_size": 6, "overlap": 2})).await;
+    let tid = task["id"].as_i64().unwrap();
+    let i = ids(&task);
+    let segs: Vec<(i64, i64)> = task["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["start_frame"].as_i64().unwrap(),
+                s["stop_frame"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(segs, vec![(0, 5), (4, 7)]);
+    let doc = json!({
+        "version": 0,
+        "tags": [{"frame": 4, "label_id": i.sky, "group": 0, "attributes": []}],
+        "shapes": [rect(1, i.sky, [0.0, 0.0, 5.0, 5.0], json!([])),
+                   rect(4, i.sky, [10.0, 10.0, 20.0, 20.0], json!([])),
+                   {"type": "polygon", "occluded": false, "z_order": 0, "points": [0.0, 0.0, 8.0, 0.0, 8.0, 8.0],
+                    "frame": 5, "label_id": i.person, "group": 0, "attributes": [{"spec_id": i.age, "value": "9"}]},
+                   rect(6, i.sky, [0.0, 0.0, 5.0, 5.0], json!([]))],
+        "tracks": [{"frame": 0, "label_id": i.sky, "group": 0, "attributes": [], "shapes": [
+            {"type": "rectangle", "occluded": false, "points": [0.0, 0.0, 10.0, 10.0], "frame": 0, "outside": false, "attributes": []},
+            {"type": "rectangle", "occluded": false, "points": [70.0, 0.0, 80.0, 10.0], "frame": 7, "outside": false, "attributes": []}
+        ]}]
+    });
+    let r = send(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/tasks/{tid}/annotations"),
+        &t,
+        Some(doc),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // the answer is already merged: every object once
+    assert_eq!(r.body["shapes"].as_array().unwrap().len(), 4, "{}", r.body);
+    assert_eq!(r.body["tags"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["tracks"].as_array().unwrap().len(), 1);
+    // each job holds its copy of the overlap objects (frames 4 and 5)
+    let a = app
+        .get(&format!("/api/v1/jobs/{}/annotations", jobs[0]), &t)
+        .await
+        .body;
+    let b = app
+        .get(&format!("/api/v1/jobs/{}/annotations", jobs[1]), &t)
+        .await
+        .body;
+    assert_eq!(a["shapes"].as_array().unwrap().len(), 3);
+    assert_eq!(b["shapes"].as_array().unwrap().len(), 3);
+    assert_eq!(b["tags"].as_array().unwrap().len(), 1);
+    assert_eq!(a["shapes"][1]["frame"], 4);
+    assert_eq!(b["shapes"][0]["frame"], 4);
+    assert_ne!(
+        a["shapes"][1]["id"], b["shapes"][0]["id"],
+        "copies get their own ids"
+    );
+    // the task view merges them back
+    let all = task_annotations(&app, tid, &t).await;
+    let frames: Vec<i64> = all["shapes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["frame"].as_i64().unwrap())
+        .collect();
+    assert_eq!(frames, vec![1, 4, 5, 6]);
+    assert_eq!(all["tags"].as_array().unwrap().len(), 1);
+    assert_eq!(all["tracks"].as_array().unwrap().len(), 1);
+    let keys: Vec<i64> = all["tracks"][0]["shapes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["frame"].as_i64().unwrap())
+        .collect();
+    assert_eq!(keys, vec![0, 4, 5, 7]);
+    // a new object in the overlap of the second job alone is kept
+    let r = patch_action(&app, jobs[1], "create", &t,
+        json!({"version": 0, "tags": [], "tracks": [], "shapes": [rect(4, i.sky, [300.0, 300.0, 310.0, 310.0], json!([]))]})).await;
+    assert_eq!(r.status, 200);
+    let all = task_annotations(&app, tid, &t).await;
+    assert_eq!(all["shapes"].as_array().unwrap().len(), 5);
+}
+
+/// Slicing a track to a job interpolates the ends that fall between keyframes: linear for
+/// rectangles, along the resampled outline for polygons.
+async fn interpolated_ends_when_slicing_tracks(app: TestApp) {
+    let t = app.admin_token.clone();
+    let (task, jobs) = annotated_task(&app, &t, json!({"segment_size": 4})).await;
+    let tid = task["id"].as_i64().unwrap();
+    let i = ids(&task);
+    let key = |ty: &str, frame: i64, points: Value| json!({"type": ty, "occluded": false, "points": points, "frame": frame, "outside": false, "attributes": []});
+    let doc = json!({"version": 0, "tags": [], "shapes": [], "tracks": [
+        {"frame": 0, "label_id": i.sky, "group": 0, "attributes": [], "shapes": [
+            key("rectangle", 0, json!([0.0, 0.0, 10.0, 10.0])),
+            key("rectangle", 6, json!([60.0, 30.0, 70.0, 40.0]))]},
+        {"frame": 2, "label_id": i.sky, "group": 0, "attributes": [], "shapes": [
+            key("polygon", 2, json!([0.0, 0.0, 10.0, 0.0, 10.0, 10.0, 0.0, 10.0])),
+            key("polygon", 6, json!([40.0, 0.0, 50.0, 0.0, 50.0, 10.0, 40.0, 10.0]))]}
+    ]});
+    let r = send(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/tasks/{tid}/annotations"),
+        &t,
+        Some(doc),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let a = app
+        .get(&format!("/api/v1/jobs/{}/annotations", jobs[0]), &t)
+        .await
+        .body;
+    let b = app
+        .get(&format!("/api/v1/jobs/{}/annotations", jobs[1]), &t)
+        .await
+        .body;
+    let keys = |d: &Value, n: usize| -> Vec<(i64, Value)> {
+        d["tracks"][n]["shapes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["frame"].as_i64().unwrap(), s["points"].clone()))
+            .collect()
+    };
+    // rectangle: job 1 ends with the shape at frame 3, job 2 starts with it at frame 4
+    assert_eq!(
+        keys(&a, 0),
+        vec![
+            (0, json!([0.0, 0.0, 10.0, 10.0])),
+            (3, json!([30.0, 15.0, 40.0, 25.0]))
+        ]
+    );
+    assert_eq!(keys(&b, 0)[0], (4, json!([40.0, 20.0, 50.0, 30.0])));
+    assert_eq!(keys(&b, 0)[1].0, 6);
+    // after its last keyframe a rectangle track continues to the end of the job
+    assert_eq!(keys(&b, 0).last().unwrap().0, 7);
+    // polygon: the square moved a quarter of the way at frame 3
+    let poly = keys(&a, 1);
+    assert_eq!(poly.len(), 2);
+    assert_eq!(poly[1].0, 3);
+    let pts: Vec<f64> = poly[1]
+        .1
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(
+        (pts[0] - 10.0).abs() < 1e-9 && pts[1].abs() < 1e-9,
+        "{pts:?}"
+    );
+    let xs: Vec<f64> = pts.chunks(2).map(|c| c[0]).collect();
+    assert!(
+        xs.iter().all(|x| (10.0 - 1e-6..=20.0 + 1e-6).contains(x)),
+        "{pts:?}"
+    );
+    // polygon tracks end at their last keyframe
+    assert_eq!(keys(&b, 1).last().unwrap().0, 6);
+}
+
+/// 20 concurrent creates on one job: every shape once, versions consecutive.
+async fn concurrent_creates_are_serialized(app: TestApp) {
+    let t = app.admin_token.clone();
+    let (task, jobs) = annotated_task(&app, &t, json!({})).await;
+    let i = ids(&task);
+    let job = jobs[0];
+    let start = app
+        .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
+        .await
+        .body["version"]
+        .as_i64()
+        .unwrap();
+    let mut handles = Vec::new();
+    for n in 0..20 {
+        let client = app.client.clone();
+        let url = app.url(&format!("/api/v1/jobs/{job}/annotations?action=create"));
+        let t = t.clone();
+        let body = json!({"version": 0, "tags": [], "tracks": [],
+            "shapes": [rect(n % 8, i.sky, [n as f64, 0.0, 100.0, 100.0], json!([]))]});
+        handles.push(tokio::spawn(async move {
+            let r = client
+                .patch(url)
+                .header("Authorization", format!("Token {t}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }));
+    }
+    let mut versions = Vec::new();
+    for h in handles {
+        versions.push(h.await.unwrap()["version"].as_i64().unwrap());
+    }
+    versions.sort();
+    assert_eq!(versions, (start + 1..=start + 20).collect::<Vec<_>>());
+    let got = app
+        .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
+        .await
+        .body;
+    assert_eq!(got["version"], start + 20);
+    let mut xs: Vec<i64> = got["shapes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["points"][0].as_f64().unwrap() as i64)
+        .collect();
+    xs.sort();
+    assert_eq!(xs, (0..20).collect::<Vec<_>>());
+    let mut ids_: Vec<i64> = got["shapes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect();
+    ids_.dedup();
+    assert_eq!(ids_.len(), 20);
+    let commits = app.db.annotation_commits(job).await.unwrap();
+    assert_eq!(
+        commits.iter().map(|c| c.version).collect::<Vec<_>>(),
+        (1..=20).collect::<Vec<_>>()
+    );
+}
+
+async fn write_with(
+    app: &TestApp,
+    job: i64,
+    token: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> Resp {
+    let mut rb = app
+        .client
+        .patch(app.url(&format!("/api/v1/jobs/{job}/annotations?action=create")))
+        .header("Authorization", format!("Token {token}"))
+        .json(body);
+    for (k, v) in headers {
+        rb = rb.header(*k, *v);
+    }
+    TestApp::read(rb.send().await.unwrap()).await
+}
+
+/// ferrocat's safe saves: If-Match refuses a stale save; an Idempotency-Key retry gets
+/// the stored answer and writes nothing.
+async fn if_match_and_idempotency_key(app: TestApp) {
+    let t = app.admin_token.clone();
+    let (task, jobs) = annotated_task(&app, &t, json!({})).await;
+    let i = ids(&task);
+    let job = jobs[0];
+    let body = json!({"version": 0, "tags": [], "tracks": [], "shapes": [rect(0, i.sky, [1.0, 1.0, 2.0, 2.0], json!([]))]});
+    let r = write_with(&app, job, &t, &[("If-Match", "\"0\"")], &body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["etag"], "\"1\"");
+    // someone saved meanwhile: the stale save is refused and changes nothing
+    let r = write_with(&app, job, &t, &[("If-Match", "\"0\"")], &body).await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.body["version"], 1);
+    assert_eq!(r.headers["etag"], "\"1\"");
+    let r = write_with(&app, job, &t, &[("If-Match", "W/\"1\"")], &body).await;
+    assert_eq!(r.status, 200);
+    // idempotent retries
+    let r1 = write_with(&app, job, &t, &[("Idempotency-Key", "save-42")], &body).await;
+    assert_eq!(r1.status, 200);
+    assert_eq!(r1.body["version"], 3);
+    let r2 = write_with(&app, job, &t, &[("Idempotency-Key", "save-42")], &body).await;
+    assert_eq!(r2.status, 200);
+    assert_eq!(r2.body, r1.body);
+    assert_eq!(r2.headers["idempotent-replayed"], "true");
+    let got = app
+        .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
+        .await
+        .body;
+    assert_eq!(got["version"], 3);
+    assert_eq!(got["shapes"].as_array().unwrap().len(), 3);
+    // the same key for another request is refused
+    let other = json!({"version": 0, "tags": [], "tracks": [], "shapes": []});
+    let r = write_with(&app, job, &t, &[("Idempotency-Key", "save-42")], &other).await;
+    assert_eq!(r.status, 422);
+    // keys are per user
+    let (_, t2) = app.user_in("second", &["admin"]).await;
+    let r = write_with(&app, job, &t2, &[("Idempotency-Key", "save-42")], &body).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["version"], 4);
+    // both at once: a replay of an idempotent save whose If-Match is now stale still
+    // answers the stored response
+    let r = write_with(
+        &app,
+        job,
+        &t,
+        &[("Idempotency-Key", "k2"), ("If-Match", "\"4\"")],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let r = write_with(
+        &app,
+        job,
+        &t,
+        &[("Idempotency-Key", "k2"), ("If-Match", "\"4\"")],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["version"], 5);
+    let r = write_with(&app, job, &t, &[("Idempotency-Key", "")], &body).await;
+    assert_eq!(r.status, 400);
+}
+
+/// job.access / job.change: an observer reads but cannot write, the assignee writes, a
+/// stranger sees nothing.
+async fn permissions_by_job(app: TestApp) {
+    let t = app.admin_token.clone();
+    let (task, jobs) = annotated_task(&app, &t, json!({})).await;
+    let i = ids(&task);
+    let tid = task["id"].as_i64().unwrap();
+    let job = jobs[0];
+    let (_, observer) = app.user_in("watcher", &["observer"]).await;
+    let (annotator_id, annotator) = app.user_in("labeler", &["annotator"]).await;
+    let (_, stranger) = app.user_in("stranger", &["user"]).await;
+    let (_, other_annotator) = app.user_in("other", &["annotator"]).await;
+    // with an assignee on the task and on the job, only the job's assignee (and the
+    // task's owner, assignee, admins) may write the job (CVAT lets anyone annotate jobs of
+    // a task without assignee)
+    let (boss_id, _) = app.user_in("boss", &["user"]).await;
+    let r = app
+        .patch(
+            &format!("/api/v1/tasks/{tid}"),
+            &t,
+            json!({"assignee": boss_id}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = app
+        .patch(
+            &format!("/api/v1/jobs/{job}"),
+            &t,
+            json!({"assignee": annotator_id}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let body = json!({"version": 0, "tags": [], "tracks": [],
+        "shapes": [rect(0, i.sky, [1.0, 1.0, 2.0, 2.0], json!([]))]});
+    let get = |path: String, token: String| {
+        let app = &app;
+        async move { app.get(&path, &token).await.status }
+    };
+    assert_eq!(
+        get(format!("/api/v1/jobs/{job}/annotations"), observer.clone()).await,
+        200
+    );
+    assert_eq!(
+        get(format!("/api/v1/tasks/{tid}/annotations"), observer.clone()).await,
+        200
+    );
+    assert_eq!(
+        get(format!("/api/v1/jobs/{job}/annotations"), stranger.clone()).await,
+        403
+    );
+    assert_eq!(
+        get(format!("/api/v1/jobs/{job}/annotations"), annotator.clone()).await,
+        200
+    );
+    for token in [&observer, &stranger, &other_annotator] {
+        let r = patch_action(&app, job, "create", token, body.clone()).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        let r = send(
+            &app,
+            Method::DELETE,
+            &format!("/api/v1/jobs/{job}/annotations"),
+            token,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 403);
+    }
+    let r = patch_action(&app, job, "create", &annotator, body.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // the assignee of a job may not rewrite the whole task
+    let r = send(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/tasks/{tid}/annotations"),
+        &annotator,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let anon = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/jobs/{job}/annotations"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(anon.status, 401);
+    let got = app
+        .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
+        .await
+        .body;
+    assert_eq!(got["shapes"].as_array().unwrap().len(), 1);
+    assert_eq!(got["version"], 1);
+}
+
+/// The seed's two log payloads, echoed as the seed shows (server time zone
+/// Asia/Shanghai), stored for per-job working time; bad events answer per element.
+async fn logs_in_shanghai(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |c| c.time_zone = "Asia/Shanghai".into()).await
+    else {
+        return;
+    };
+    let t = app.admin_token.clone();
+    let (_, jobs) = annotated_task(&app, &t, json!({})).await;
+    let job = jobs[0];
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/server/logs",
+            Some(&t),
+            Some(json!([{
+                "name": "Send user activity", "time": "2020-08-13T01:45:53.569Z",
+                "client_id": "642862", "is_active": true, "payload": {"working_time": 264149}
+            }])),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        r.body,
+        json!([{"client_id": 642862, "name": "Send user activity",
+                "time": "2020-08-13T09:45:53.569000+08:00",
+                "payload": {"working_time": 264149}, "is_active": true}])
+    );
+    let events = json!([
+        {"name": "Load job", "time": "2020-08-13T01:45:53.569Z", "client_id": "642862", "job_id": job, "task_id": 19,
+         "is_active": true, "payload": {"duration": 5209, "frame count": 8, "track count": 0, "object count": 0,
+            "box count": 0, "polygon count": 0, "polyline count": 0, "points count": 0, "cuboids count": 0, "tag count": 0}},
+        {"name": "Fit image", "time": "2020-08-13T01:45:58.799Z", "client_id": "642862", "job_id": job, "task_id": 19,
+         "is_active": true, "payload": {}},
+        {"name": "Draw object", "time": "2020-08-13T01:46:15.345Z", "client_id": "642862", "job_id": job, "task_id": 19,
+         "is_active": true, "payload": {"count": 1, "duration": 8960}},
+        {"name": "Change attribute", "time": "2020-08-13T01:46:19.895Z", "client_id": "642862", "job_id": job, "task_id": 19,
+         "is_active": true, "payload": {"id": 30, "value": "gray", "object_id": 1}},
+        {"name": "Change frame", "time": "2020-08-13T01:46:27.376Z", "client_id": "642862", "job_id": job, "task_id": 19,
+         "is_active": true, "payload": {"from": 0, "to": 1}},
+        {"name": "Send user activity", "time": "2020-08-13T01:47:00Z", "client_id": 642862, "job_id": job,
+         "is_active": false, "payload": {"working_time": 1000}},
+        {"name": "Send user activity", "time": "2020-08-13T01:48:00.5+00:00", "client_id": 642862, "job_id": job,
+         "is_active": true, "message": "note", "payload": {"working_time": 2500}}
+    ]);
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/server/logs",
+            Some(&t),
+            Some(events.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body.as_array().unwrap().len(), 7);
+    assert_eq!(
+        r.body[0],
+        json!({"job_id": job, "task_id": 19, "client_id": 642862, "name": "Load job",
+               "time": "2020-08-13T09:45:53.569000+08:00", "payload": events[0]["payload"], "is_active": true})
+    );
+    assert_eq!(r.body[5]["time"], "2020-08-13T09:47:00+08:00");
+    assert_eq!(r.body[6]["message"], "note");
+    assert_eq!(app.db.job_events(job).await.unwrap().len(), 7);
+    assert_eq!(app.db.job_working_time_ms(job).await.unwrap(), 3500);
+    // bad events: one error object per element, nothing stored
+    let r = app
+        .call(Method::POST, "/api/v1/server/logs", Some(&t), Some(json!([
+            {"name": "ok", "time": "2020-08-13T01:45:53Z", "client_id": 1, "is_active": true, "job_id": job},
+            {"time": "yesterday", "client_id": "x", "is_active": "maybe", "payload": [1], "job_id": job}
+        ])))
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body[0], json!({}));
+    assert_eq!(r.body[1]["name"], json!(["This field is required."]));
+    assert!(
+        r.body[1]["time"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Datetime has wrong format")
+    );
+    assert_eq!(
+        r.body[1]["client_id"],
+        json!(["A valid integer is required."])
+    );
+    assert_eq!(r.body[1]["is_active"], json!(["Must be a valid boolean."]));
+    assert_eq!(
+        r.body[1]["payload"],
+        json!(["Expected a dictionary of items but got type \"list\"."])
+    );
+    assert_eq!(app.db.job_events(job).await.unwrap().len(), 7);
+    let anon = app
+        .call(Method::POST, "/api/v1/server/logs", None, Some(json!([])))
+        .await;
+    assert_eq!(anon.status, 401);
+}
+
+mod logs_with_time_zone {
+    use crate::common::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::logs_in_shanghai(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::logs_in_shanghai(Backend::Postgres).await
+    }
+}
+
+/// Property: random valid documents survive PUT → GET unchanged, except for filled
+/// attribute defaults (all attributes are given here, so nothing is filled) and GET's
+/// ordering.
+async fn property_put_get_round_trip(app: TestApp) {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let t = app.admin_token.clone();
+    let (task, jobs) = annotated_task(&app, &t, json!({})).await;
+    let i = ids(&task);
+    let job = jobs[0];
+    let coord = prop_oneof![
+        -1.0e6f64..1.0e6,
+        any::<i32>().prop_map(f64::from),
+        (0u32..10_000).prop_map(|n| f64::from(n) / 7.0),
+    ];
+    let value = "[a-zA-Z0-9 ,.;:!?éß漢字-]{0,12}";
+    let shape = (
+        0usize..5,
+        proptest::collection::vec(coord.clone(), 1..=8),
+        0i64..8,
+        any::<bool>(),
+        -3i64..3,
+        proptest::option::of(0i64..4),
+        value,
+        value,
+    )
+        .prop_map(move |(k, mut pts, frame, occluded, z, group, v1, v2)| {
+            let ty = ["rectangle", "polygon", "polyline", "points", "cuboid"][k];
+            let even = pts.len() - pts.len() % 2;
+            let n = match ty {
+                "rectangle" => 4,
+                "cuboid" => 16,
+                "polygon" => even.max(6),
+                _ => even.max(2),
+            };
+            while pts.len() < n {
+                pts.push(pts[0] + 0.5 * pts.len() as f64);
+            }
+            pts.truncate(n);
+            json!({"type": ty, "occluded": occluded, "z_order": z, "points": pts, "frame": frame,
+                   "label_id": i.car, "group": group,
+                   "attributes": [{"spec_id": i.model, "value": v1}, {"spec_id": i.color, "value": v2}]})
+        });
+    let tag = (0i64..8, value).prop_map(move |(frame, v)| {
+        json!({"frame": frame, "label_id": i.person, "group": null, "attributes": [{"spec_id": i.age, "value": v}]})
+    });
+    let track = (proptest::collection::btree_set(0i64..8, 1..4), coord, any::<bool>()).prop_map(move |(frames, x, outside)| {
+        let frames: Vec<i64> = frames.into_iter().collect();
+        let shapes: Vec<Value> = frames.iter().enumerate().map(|(n, f)| json!({
+            "type": "rectangle", "occluded": false, "z_order": 0, "points": [x, x, x + 1.0 + n as f64, x + 2.0],
+            "frame": f, "outside": outside && n + 1 == frames.len(), "attributes": [{"spec_id": i.age, "value": n.to_string()}]
+        })).collect();
+        json!({"frame": frames[0], "label_id": i.person, "group": 0, "attributes": [], "shapes": shapes})
+    });
+    let strategy = (
+        proptest::collection::vec(shape, 0..12),
+        proptest::collection::vec(tag, 0..4),
+        proptest::collection::vec(track, 0..3),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let handle = tokio::runtime::Handle::current();
+    runner
+        .run(&strategy, |(shapes, tags, tracks)| {
+            let doc = json!({"version": 0, "shapes": shapes, "tags": tags, "tracks": tracks});
+            let (put, got) = tokio::task::block_in_place(|| {
+                handle.block_on(async {
+                    let put = send(
+                        &app,
+                        Method::PUT,
+                        &format!("/api/v1/jobs/{job}/annotations"),
+                        &t,
+                        Some(doc.clone()),
+                    )
+                    .await;
+                    let got = app
+                        .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
+                        .await;
+                    (put, got)
+                })
+            });
+            prop_assert_eq!(put.status, 200, "{}", put.body);
+            let strip = |v: &Value| {
+                let mut v = v.clone();
+                for k in ["shapes", "tags", "tracks"] {
+                    for o in v[k].as_array_mut().unwrap() {
+                        o.as_object_mut().unwrap().remove("id");
+                        if let Some(ks) = o.get_mut("shapes") {
+                            for s in ks.as_array_mut().unwrap() {
+                                s.as_object_mut().unwrap().remove("id");
+                            }
+                        }
+                    }
+                }
+                v
+            };
+            let sorted = |v: &Value, k: &str| {
+                let mut items = v[k].as_array().unwrap().clone();
+                items.sort_by_key(|o| (o["frame"].as_i64().unwrap(), o["id"].as_i64().unwrap()));
+                Value::Array(items)
+            };
+            // the write answer is the request plus ids
+            let mut sent = doc.clone();
+            sent["version"] = put.body["version"].clone();
+            prop_assert_eq!(strip(&put.body), strip(&sent));
+            // GET: the same objects in frame order, ids as the write answered
+            prop_assert_eq!(&got.body["shapes"], &sorted(&put.body, "shapes"));
+            prop_assert_eq!(&got.body["tags"], &sorted(&put.body, "tags"));
+            prop_assert_eq!(&got.body["tracks"], &put.body["tracks"]);
+            Ok(())
+        })
+        .unwrap();
+}
