@@ -214,6 +214,11 @@ fn read_event(item: &Value, tz: chrono_tz::Tz) -> std::result::Result<(LogEvent,
     if name.as_ref().is_some_and(|n| n.chars().count() > 64) {
         errs.add("name", "Ensure this field has no more than 64 characters.");
     }
+    for (field, v) in [("name", &name), ("message", &message)] {
+        if v.as_ref().is_some_and(|s| s.contains('\0')) {
+            errs.add(field, "Null characters are not allowed.");
+        }
+    }
     if message.as_ref().is_some_and(|m| m.chars().count() > 4096) {
         errs.add(
             "message",

@@ -86,6 +86,6 @@ impl Db {
             .filter_map(|(p,)| p.as_deref())
             .filter_map(|p| serde_json::from_str::<serde_json::Value>(p).ok())
             .filter_map(|v| v.get("working_time").and_then(|w| w.as_i64()))
-            .sum())
+            .fold(0i64, |a, b| a.saturating_add(b.max(0))))
     }
 }

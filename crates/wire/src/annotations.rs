@@ -162,7 +162,28 @@ pub struct LabeledData {
     pub tags: Vec<Tag>,
 }
 
+/// A document serialized from borrowed lists with a given version (write responses
+/// without copying the objects).
+#[derive(Serialize)]
+pub struct DocumentRef<'a> {
+    pub version: i64,
+    pub tracks: &'a [Track],
+    pub shapes: &'a [Shape],
+    pub tags: &'a [Tag],
+}
+
 impl LabeledData {
+    /// This document as JSON with `version` in place of its own.
+    pub fn to_json_with_version(&self, version: i64) -> Vec<u8> {
+        serde_json::to_vec(&DocumentRef {
+            version,
+            tracks: &self.tracks,
+            shapes: &self.shapes,
+            tags: &self.tags,
+        })
+        .unwrap_or_default()
+    }
+
     /// Number of objects (tags, shapes and tracks).
     pub fn len(&self) -> usize {
         self.tags.len() + self.shapes.len() + self.tracks.len()

@@ -2,8 +2,9 @@
 //!
 //! Follows CVAT 1.1's `TrackManager.get_interpolated_shapes`: between two keyframes the
 //! shape moves linearly; polygons, polylines and shapes whose point counts differ are
-//! first resampled to 100 points along their outline, and every generated shape is
-//! simplified (Douglas–Peucker, 0.05 px). One deliberate difference: the end of the
+//! first resampled to 100 points along their outline and the result is simplified
+//! (Douglas–Peucker, 0.05 px); CVAT simplified linear moves too, which could drop
+//! coordinates of `points` and cuboid shapes, so ferrocat does not. One deliberate difference: the end of the
 //! range is exclusive everywhere (`end = stop + 1` when slicing), where CVAT passed an
 //! inclusive stop and so lost the last frame of a segment.
 
@@ -82,22 +83,27 @@ fn between(a: &TrackedShape, b: &TrackedShape, out: &mut Vec<FrameShape>) {
     };
     for frame in a.frame + 1..b.frame {
         let points: Vec<f64> = if b.outside {
-            p0.clone()
+            // before an outside keyframe the shape stays as it was
+            a.points.clone()
         } else {
             let t = (frame - a.frame) as f64 / distance as f64;
-            p0.iter()
+            let moved: Vec<f64> = p0
+                .iter()
                 .zip(&p1)
                 .map(|(x0, x1)| x0 + (x1 - x0) * t)
-                .collect()
+                .collect();
+            // only resampled outlines are simplified: rectangles, points and cuboids
+            // keep every coordinate
+            if linear || moved.len() <= 2 {
+                moved
+            } else {
+                simplify(&moved, SIMPLIFY_TOLERANCE)
+            }
         };
         let mut shape = a.clone();
         shape.id = None;
         shape.frame = frame;
-        shape.points = if points.len() <= 2 {
-            points
-        } else {
-            simplify(&points, SIMPLIFY_TOLERANCE)
-        };
+        shape.points = points;
         out.push(FrameShape {
             shape,
             keyframe: false,
@@ -289,6 +295,39 @@ mod tests {
             mid.chunks(2)
                 .all(|c| (c[1] == 0.0 || (c[0] - 11.0).abs() < 0.2) && c[0] >= 1.0 - 1e-9)
         );
+    }
+
+    #[test]
+    fn points_and_cuboids_keep_every_coordinate() {
+        let t = track(vec![
+            key(
+                0,
+                ShapeType::Points,
+                vec![0.0, 0.0, 5.0, 0.0, 10.0, 0.0],
+                false,
+            ),
+            key(
+                10,
+                ShapeType::Points,
+                vec![0.0, 0.0, 5.0, 0.0, 10.0, 0.0],
+                false,
+            ),
+        ]);
+        let s = interpolate(&t, 11);
+        assert!(s.iter().all(|f| f.shape.points.len() == 6));
+        let c: Vec<f64> = (0..16).map(f64::from).collect();
+        let t = track(vec![
+            key(0, ShapeType::Cuboid, c.clone(), false),
+            key(
+                4,
+                ShapeType::Cuboid,
+                c.iter().map(|x| x + 4.0).collect(),
+                false,
+            ),
+        ]);
+        let s = interpolate(&t, 5);
+        assert!(s.iter().all(|f| f.shape.points.len() == 16));
+        assert_eq!(s[1].shape.points[0], 1.0);
     }
 
     #[test]

@@ -55,6 +55,17 @@ pub fn slice_track(track: &Track, start: i64, stop: i64) -> Option<Track> {
     let mut kept = in_range(keys.clone(), start, stop);
     if kept.len() < keys.len() {
         let generated: Vec<FrameShape> = interpolate(track, stop + 1);
+        // keyframes as interpolation sees them: with the mutable attribute values they
+        // inherit from keyframes that were cut away
+        kept = in_range(
+            generated
+                .iter()
+                .filter(|f| f.keyframe)
+                .map(|f| f.shape.clone())
+                .collect(),
+            start,
+            stop,
+        );
         let scoped: Vec<FrameShape> = {
             let inside: Vec<FrameShape> = generated
                 .into_iter()

@@ -227,19 +227,31 @@ fn check_frames(doc: &mut LabeledData, first: i64, last: i64, whose: &str) -> Re
         check(s.frame)?;
     }
     for t in &mut doc.tracks {
-        t.shapes.sort_by_key(|k| k.frame);
-        for (i, k) in t.shapes.iter().enumerate() {
-            check(k.frame)?;
-            if i > 0 && t.shapes[i - 1].frame == k.frame {
-                return Err(invalid(format!(
-                    "a track has two keyframes on frame `{}`",
-                    k.frame
-                )));
+        // keyframes stay in request order (the answer maps ids by position); reads sort
+        let mut frames: Vec<i64> = t.shapes.iter().map(|k| k.frame).collect();
+        frames.sort_unstable();
+        for (i, f) in frames.iter().enumerate() {
+            check(*f)?;
+            if i > 0 && frames[i - 1] == *f {
+                return Err(invalid(format!("a track has two keyframes on frame `{f}`")));
             }
         }
-        t.frame = t.shapes[0].frame;
+        t.frame = frames[0];
     }
     Ok(())
+}
+
+/// Every id a client sent (objects and keyframes).
+fn client_ids(doc: &LabeledData) -> impl Iterator<Item = i64> + '_ {
+    doc.tags
+        .iter()
+        .filter_map(|t| t.id)
+        .chain(doc.shapes.iter().filter_map(|s| s.id))
+        .chain(
+            doc.tracks
+                .iter()
+                .flat_map(|t| t.id.into_iter().chain(t.shapes.iter().filter_map(|k| k.id))),
+        )
 }
 
 /// Ids that must be allocated for a document (objects and keyframes without one).
@@ -264,14 +276,21 @@ fn clear_ids(doc: &mut LabeledData) {
     }
 }
 
+/// Gives new ids to objects without one. Tags and shapes get them in frame order, so that
+/// a job's rows lie in the order the API reads them (the table is clustered by id on
+/// SQLite and filled in id order on PostgreSQL): a big read then scans, not seeks.
 fn assign_ids(doc: &mut LabeledData, ids: &mut impl Iterator<Item = i64>) {
     let mut next = |slot: &mut Option<i64>| {
         if slot.is_none() {
             *slot = ids.next();
         }
     };
-    doc.tags.iter_mut().for_each(|t| next(&mut t.id));
-    doc.shapes.iter_mut().for_each(|s| next(&mut s.id));
+    let mut order: Vec<usize> = (0..doc.tags.len()).collect();
+    order.sort_by_key(|&i| doc.tags[i].frame);
+    order.into_iter().for_each(|i| next(&mut doc.tags[i].id));
+    let mut order: Vec<usize> = (0..doc.shapes.len()).collect();
+    order.sort_by_key(|&i| doc.shapes[i].frame);
+    order.into_iter().for_each(|i| next(&mut doc.shapes[i].id));
     for t in &mut doc.tracks {
         next(&mut t.id);
         t.shapes.iter_mut().for_each(|k| next(&mut k.id));
@@ -490,16 +509,36 @@ impl AnnotationService<'_> {
             if req.action == Action::Create {
                 // ids sent on create are ignored (§9.5 recommendation)
                 clear_ids(doc);
+            } else if let Some(max) = client_ids(doc).max() {
+                // Kept ids must be ids this server gave out: an id beyond the sequence
+                // would later collide with a fresh one.
+                let min = client_ids(doc).min().unwrap_or(max);
+                let last = db.last_annotation_id().await?;
+                if min <= 0 || max > last {
+                    let bad = if min <= 0 { min } else { max };
+                    return Err(invalid(format!(
+                        "id `{bad}` was never given out by this server: send objects without ids to create them"
+                    )));
+                }
             }
         }
         // One document per job: the whole one for a job-level write, slices for a task.
         let mut per_job: Vec<LabeledData> = Vec::new();
         if let Parsed::Doc(doc) = &mut parsed {
             if scope.task_level {
+                // An update goes to the job that stores each object; the rest is sliced.
+                let routed = if req.action == Action::Update {
+                    self.route_to_jobs(doc, &scope.jobs).await?
+                } else {
+                    vec![LabeledData::default(); scope.jobs.len()]
+                };
                 let mut seen = std::collections::HashSet::new();
-                for j in &scope.jobs {
-                    let mut part = merge::slice(doc, j.start_frame, j.stop_frame);
-                    dedupe_ids(&mut part, &mut seen);
+                for (j, mut part) in scope.jobs.iter().zip(routed) {
+                    let mut sliced = merge::slice(doc, j.start_frame, j.stop_frame);
+                    dedupe_ids(&mut sliced, &mut seen);
+                    part.tags.append(&mut sliced.tags);
+                    part.shapes.append(&mut sliced.shapes);
+                    part.tracks.append(&mut sliced.tracks);
                     per_job.push(part);
                 }
             } else {
@@ -535,6 +574,10 @@ impl AnnotationService<'_> {
         let starts: Vec<i64> = scope.jobs.iter().map(|j| j.start_frame).collect();
         let respond = |version: i64| -> Vec<u8> {
             match &parsed {
+                Parsed::Doc(_) if !scope.task_level => per_job
+                    .first()
+                    .map(|d| d.to_json_with_version(version))
+                    .unwrap_or_default(),
                 Parsed::Doc(_) => {
                     let docs: Vec<(i64, LabeledData)> = starts
                         .iter()
@@ -549,11 +592,7 @@ impl AnnotationService<'_> {
                             )
                         })
                         .collect();
-                    let mut out = if scope.task_level {
-                        merge::merge(docs, overlap, scope.last + 1)
-                    } else {
-                        docs.into_iter().next().map(|(_, d)| d).unwrap_or_default()
-                    };
+                    let mut out = merge::merge(docs, overlap, scope.last + 1);
                     out.version = version;
                     render(&out)
                 }
@@ -581,15 +620,21 @@ impl AnnotationService<'_> {
                 _ => None,
             },
         };
-        let outcome = db
-            .write_annotations(&writes, &meta)
-            .await
-            .map_err(|e| match e {
-                ferrocat_store::StoreError::Unique(_) => {
-                    invalid("An object id in the request is already used by another object".into())
+        let outcome = match db.write_annotations(&writes, &meta).await {
+            Ok(o) => o,
+            Err(ferrocat_store::StoreError::Unique(_)) => {
+                // Either the same idempotency key won a race meanwhile, or an id is taken.
+                if let (Some(key), Some(fp)) = (req.idempotency_key, &fp)
+                    && let Some(stored) = db.idempotent_response(actor.id, key).await?
+                {
+                    return replay(stored, fp);
                 }
-                other => other.into(),
-            })?;
+                return Err(invalid(
+                    "An object id in the request is already used by another object".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
         match outcome {
             WriteOutcome::Done(versions) => {
                 let version = versions.iter().copied().max().unwrap_or(0);
@@ -606,8 +651,56 @@ impl AnnotationService<'_> {
                 })
             }
             WriteOutcome::Conflict(current) => Err(Error::VersionConflict(current)),
+            WriteOutcome::Gone => Err(Error::NotFound),
             WriteOutcome::Replay(stored) => replay(stored, fp.as_deref().unwrap_or_default()),
         }
+    }
+
+    /// Splits out the objects of `doc` that some job of `jobs` stores (by id), as one
+    /// document per job; they are removed from `doc`.
+    async fn route_to_jobs(
+        &self,
+        doc: &mut LabeledData,
+        jobs: &[JobRow],
+    ) -> Result<Vec<LabeledData>> {
+        let ids: Vec<i64> = doc
+            .tags
+            .iter()
+            .filter_map(|t| t.id)
+            .chain(doc.shapes.iter().filter_map(|s| s.id))
+            .chain(doc.tracks.iter().filter_map(|t| t.id))
+            .collect();
+        let found: HashMap<i64, i64> = self
+            .core
+            .db()
+            .annotation_jobs(&ids)
+            .await?
+            .into_iter()
+            .collect();
+        let slot = |id: Option<i64>| {
+            id.and_then(|id| found.get(&id))
+                .and_then(|job| jobs.iter().position(|j| j.id == *job))
+        };
+        let mut out = vec![LabeledData::default(); jobs.len()];
+        for t in std::mem::take(&mut doc.tags) {
+            match slot(t.id) {
+                Some(i) => out[i].tags.push(t),
+                None => doc.tags.push(t),
+            }
+        }
+        for s in std::mem::take(&mut doc.shapes) {
+            match slot(s.id) {
+                Some(i) => out[i].shapes.push(s),
+                None => doc.shapes.push(s),
+            }
+        }
+        for t in std::mem::take(&mut doc.tracks) {
+            match slot(t.id) {
+                Some(i) => out[i].tracks.push(t),
+                None => doc.tracks.push(t),
+            }
+        }
+        Ok(out)
     }
 
     /// Client events of `POST /server/logs` are in [`crate::server`]; the working time of

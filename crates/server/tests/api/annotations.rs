@@ -412,8 +412,20 @@ async fn attribute_defaults_are_filled_on_read(app: TestApp) {
             {"type": "rectangle", "occluded": false, "points": [0.0, 0.0, 3.0, 3.0], "frame": 4, "outside": false, "attributes": []}
         ]}]
     });
+    let mut doc = doc;
+    // keyframes sent out of order come back in request order (ids map by position)
+    let ks = doc["tracks"][0]["shapes"].as_array_mut().unwrap();
+    ks.swap(0, 2);
     let r = patch_action(&app, job, "create", &t, doc).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    let frames: Vec<i64> = r.body["tracks"][0]["shapes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["frame"].as_i64().unwrap())
+        .collect();
+    assert_eq!(frames, vec![4, 2, 0]);
+    assert_eq!(r.body["tracks"][0]["frame"], 0);
     // write responses echo attributes as sent
     assert_eq!(r.body["shapes"][0]["attributes"], json!([]));
     let got = app
@@ -670,6 +682,26 @@ async fn validation_errors_change_nothing(app: TestApp) {
     stolen["id"] = json!(foreign);
     let r = patch_action(&app, job, "update", &t, doc(json!([stolen]), json!([]))).await;
     assert_eq!(r.status, 400, "{}", r.body);
+    // ids the server never gave out cannot be kept (they would collide later)
+    for bad in [i64::MAX, -1, 0] {
+        let mut made_up = rect(0, i.car, [0.0, 0.0, 1.0, 1.0], json!([]));
+        made_up["id"] = json!(bad);
+        let r = send(
+            &app,
+            Method::PUT,
+            &format!("/api/v1/jobs/{job}/annotations"),
+            &t,
+            Some(doc(json!([made_up]), json!([]))),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert_eq!(
+            r.body,
+            json!(format!(
+                "id `{bad}` was never given out by this server: send objects without ids to create them"
+            ))
+        );
+    }
     // unknown jobs
     let r = app.get("/api/v1/jobs/99999/annotations", &t).await;
     assert_eq!(r.status, 404);
@@ -1284,6 +1316,16 @@ async fn logs_in_shanghai(backend: Backend) {
         json!(["Expected a dictionary of items but got type \"list\"."])
     );
     assert_eq!(app.db.job_events(job).await.unwrap().len(), 7);
+    let r = app
+        .call(Method::POST, "/api/v1/server/logs", Some(&t), Some(json!([
+            {"name": "a\u{0}b", "time": "2020-08-13T01:45:53Z", "client_id": 1, "is_active": true}
+        ])))
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.body[0]["name"],
+        json!(["Null characters are not allowed."])
+    );
     let anon = app
         .call(Method::POST, "/api/v1/server/logs", None, Some(json!([])))
         .await;

@@ -1,30 +1,22 @@
 -- Annotations (api-v1 §9), their commits, idempotent write records and client events.
 -- Keep in step with ../postgres/0002_annotations.sql (same tables and columns).
 
--- One row per annotation object (tag, shape or track), keyed by job. Points and
--- attribute values live inside the row, so reading a job is one range scan over
--- annotations_job and writing it is a bulk insert. Ids come from one sequence shared by
--- every kind, tracked shapes (keyframes) included (api-v1 §9.7 allows it).
+-- One row per annotation object (tag, shape or a track with its keyframes), keyed by
+-- job. `body` holds the whole object in the binary form of store::annotations::codec
+-- (points as raw f64, attribute values, keyframes); the other columns serve the index
+-- and SQL users. Reading a job is one range scan over annotations_job; writing it is a
+-- bulk insert. Ids come from one sequence shared by every kind, keyframes included
+-- (api-v1 §9.7 allows it).
 CREATE TABLE annotations (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id     INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id   INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
     -- 0 tag, 1 shape, 2 track
-    kind       INTEGER NOT NULL,
-    frame      INTEGER NOT NULL,
+    kind     INTEGER NOT NULL,
+    frame    INTEGER NOT NULL,
     -- no foreign key: labels are only ever deleted with their task, whose jobs
     -- take the annotations with them
-    label_id   INTEGER NOT NULL,
-    grp        INTEGER NULL,
-    -- 0 rectangle, 1 polygon, 2 polyline, 3 points, 4 cuboid (shapes only)
-    shape_type INTEGER NOT NULL,
-    occluded   BOOLEAN NOT NULL,
-    z_order    INTEGER NOT NULL,
-    -- shapes: the points as little-endian f64; empty otherwise
-    points     BLOB NOT NULL,
-    -- JSON [[spec_id, "value"], ...] as sent
-    attributes TEXT NOT NULL,
-    -- tracks: JSON list of keyframes (TrackedShape objects with ids)
-    keyframes  TEXT NULL
+    label_id INTEGER NOT NULL,
+    body     BLOB NOT NULL
 );
 CREATE INDEX annotations_job ON annotations (job_id, kind, frame, id);
 -- ids are reserved in blocks by bumping this row (see store::annotations)
