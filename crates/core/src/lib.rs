@@ -49,6 +49,8 @@ pub struct CoreConfig {
     pub allow_private_remote: bool,
     /// Largest remote file downloaded for task data.
     pub remote_max_bytes: u64,
+    /// Memory for rendered job annotation documents (0 turns the cache off).
+    pub annotation_cache_bytes: usize,
 }
 
 impl Default for CoreConfig {
@@ -63,6 +65,7 @@ impl Default for CoreConfig {
             share_dir: "./data/share".into(),
             allow_private_remote: false,
             remote_max_bytes: 4 << 30,
+            annotation_cache_bytes: 256 << 20,
         }
     }
 }
@@ -78,6 +81,7 @@ struct Inner {
     cfg: CoreConfig,
     blocking: Semaphore,
     queue: tokio::sync::Notify,
+    documents: annotations::cache::DocumentCache,
 }
 
 impl Core {
@@ -87,6 +91,7 @@ impl Core {
             .unwrap_or(2);
         Core {
             inner: Arc::new(Inner {
+                documents: annotations::cache::DocumentCache::new(cfg.annotation_cache_bytes),
                 db,
                 cfg,
                 blocking: Semaphore::new(cores),
@@ -97,6 +102,11 @@ impl Core {
 
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// Rendered job documents (see [`annotations::cache`]).
+    pub fn documents(&self) -> &annotations::cache::DocumentCache {
+        &self.inner.documents
     }
 
     pub fn config(&self) -> &CoreConfig {

@@ -126,6 +126,16 @@ pub struct Config {
     #[arg(long, env = "FERROCAT_REMOTE_MAX_BYTES", default_value_t = 4 << 30, global = true)]
     pub remote_max_bytes: u64,
 
+    /// Memory (MB) for rendered job annotations, so that a big job read twice is served
+    /// from memory; 0 turns the cache off.
+    #[arg(
+        long,
+        env = "FERROCAT_ANNOTATION_CACHE_MB",
+        default_value_t = 256,
+        global = true
+    )]
+    pub annotation_cache_mb: usize,
+
     /// Largest pool of database connections.
     #[arg(
         long,
@@ -174,6 +184,7 @@ impl Config {
             db_max_connections: 16,
             allow_private_remote: false,
             remote_max_bytes: 4 << 30,
+            annotation_cache_mb: 256,
             workers: 1,
             log_format: "text".into(),
         }
@@ -246,6 +257,7 @@ impl Config {
             share_dir: self.share_dir(),
             allow_private_remote: self.allow_private_remote,
             remote_max_bytes: self.remote_max_bytes,
+            annotation_cache_bytes: self.annotation_cache_mb.saturating_mul(1 << 20),
             time_zone: self.time_zone()?,
             default_groups,
             user_agreements,

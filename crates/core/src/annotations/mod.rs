@@ -13,6 +13,7 @@
 //!   response and writes nothing; the same key with a different request is refused (422).
 //!   Keys are per user and kept for a day.
 
+pub mod cache;
 pub mod geometry;
 pub mod merge;
 
@@ -434,6 +435,35 @@ impl AnnotationService<'_> {
         self.read(&scope).await
     }
 
+    /// `GET /jobs/{id}/annotations` rendered as JSON with its version, from the
+    /// document cache when the job has not changed since it was last rendered.
+    pub async fn job_get_json(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<(std::sync::Arc<[u8]>, i64)> {
+        let scope = self.job_scope(actor, id, false).await?;
+        let key = cache::Key {
+            job_id: id,
+            version: scope.jobs[0].version,
+            task_stamp: scope.task.updated_date.timestamp_micros(),
+        };
+        let docs = self.core.documents();
+        if let Some(hit) = docs.get(&key) {
+            return Ok((hit, key.version));
+        }
+        let doc = self.read(&scope).await?;
+        let version = doc.version;
+        let bytes: std::sync::Arc<[u8]> = self
+            .core
+            .blocking(move || serde_json::to_vec(&doc).unwrap_or_default())
+            .await?
+            .into();
+        // Cached under the version the read saw (one snapshot), never a newer one.
+        docs.put(cache::Key { version, ..key }, bytes.clone());
+        Ok((bytes, version))
+    }
+
     /// `GET /tasks/{id}/annotations` (§9.6): the jobs' documents merged.
     pub async fn task_get(&self, actor: &Actor, id: i64) -> Result<LabeledData> {
         let scope = self.task_scope(actor, id, false).await?;
@@ -637,6 +667,9 @@ impl AnnotationService<'_> {
         };
         match outcome {
             WriteOutcome::Done(versions) => {
+                for j in &scope.jobs {
+                    self.core.documents().forget_job(j.id);
+                }
                 let version = versions.iter().copied().max().unwrap_or(0);
                 let body = if scope.jobs.is_empty() {
                     respond(0)

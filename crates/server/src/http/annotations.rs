@@ -28,8 +28,8 @@ fn etag(version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).expect("digits and quotes")
 }
 
-fn json_response(status: StatusCode, body: Vec<u8>, version: Option<i64>) -> Response {
-    let mut r = Response::new(Body::from(body));
+fn json_response(status: StatusCode, body: impl Into<Bytes>, version: Option<i64>) -> Response {
+    let mut r = Response::new(Body::from(body.into()));
     *r.status_mut() = status;
     if status != StatusCode::NO_CONTENT {
         r.headers_mut().insert(
@@ -164,12 +164,17 @@ pub async fn job_get(
     me: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let doc = st
+    let (body, version) = st
         .core
         .annotations()
-        .job_get(&me.actor, parse_id(&id)?)
+        .job_get_json(&me.actor, parse_id(&id)?)
         .await?;
-    document(&doc)
+    // served from the shared buffer, without a copy
+    Ok(json_response(
+        StatusCode::OK,
+        Bytes::from_owner(body),
+        Some(version),
+    ))
 }
 
 /// Replace a job's annotations. `If-Match` and `Idempotency-Key` are honoured.

@@ -465,6 +465,41 @@ async fn attribute_defaults_are_filled_on_read(app: TestApp) {
     );
     // z_order defaulted to 0 for keyframes sent without it
     assert_eq!(track["shapes"][0]["z_order"], 0);
+    // a new attribute of the label shows up with its default on the next read, even
+    // though the annotations did not change (the rendered document is not reused)
+    let tid = task["id"].as_i64().unwrap();
+    let again = app
+        .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
+        .await
+        .body;
+    assert_eq!(again, got);
+    let r = app
+        .patch(&format!("/api/v1/tasks/{tid}"), &t, json!({"labels": [{"name": "person", "attributes": [
+            {"name": "hat", "mutable": false, "input_type": "checkbox", "default_value": "false", "values": ["false"]}]}]}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let hat = r.body["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "person")
+        .unwrap()["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "hat")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let after = app
+        .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
+        .await
+        .body;
+    assert_eq!(after["version"], got["version"]);
+    assert_eq!(
+        after["shapes"][1]["attributes"],
+        json!([{"spec_id": i.age, "value": "30"}, {"spec_id": hat, "value": "false"}])
+    );
 }
 
 /// Every validation error of §9.1–§9.3 and the stricter checks; none changes anything.

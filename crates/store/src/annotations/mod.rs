@@ -358,9 +358,17 @@ impl Db {
     pub async fn job_annotations(&self, job_id: i64) -> Result<LabeledData> {
         let mut doc = LabeledData::default();
         with_db!(self, |p| {
+            // one snapshot for the version and the rows (SQLite: a read transaction;
+            // PostgreSQL: repeatable read)
+            let mut tx = p.begin().await?;
+            if matches!(self, Db::Postgres(_)) {
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let (version,): (i64,) = sqlx::query_as("SELECT version FROM jobs WHERE id = $1")
                 .bind(job_id)
-                .fetch_one(p)
+                .fetch_one(&mut *tx)
                 .await?;
             doc.version = version;
             // fetch_all, not a row stream: sqlx's SQLite driver hands a stream over one
@@ -369,8 +377,9 @@ impl Db {
                 "SELECT body FROM annotations WHERE job_id = $1 ORDER BY kind, frame, id",
             )
             .bind(job_id)
-            .fetch_all(p)
+            .fetch_all(&mut *tx)
             .await?;
+            tx.commit().await?;
             doc.shapes.reserve(rows.len());
             for body in rows {
                 match codec::decode(&body).map_err(StoreError::Invalid)? {
