@@ -93,6 +93,26 @@ async fn main() {
         "reserve ids      {:7.1} ms",
         t.elapsed().as_secs_f64() * 1e3
     );
+    for op in ["clear", "create"] {
+        let t = Instant::now();
+        let w = if op == "clear" {
+            WriteOp::Clear
+        } else {
+            WriteOp::Create(&d)
+        };
+        db.write_annotations(
+            &[JobWrite { job_id: job, op: w }],
+            &WriteMeta {
+                task_id: task,
+                author_id: None,
+                expect_version: None,
+                idempotency: None,
+            },
+        )
+        .await
+        .unwrap();
+        println!("{op:16} {:7.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    }
     for round in 0..2 {
         let t = Instant::now();
         db.write_annotations(

@@ -554,6 +554,14 @@ impl Db {
             let Some((data_id,)) = row else {
                 return Ok(None);
             };
+            // annotations have no foreign key to their job (see migration 0002)
+            sqlx::query(
+                "DELETE FROM annotations WHERE job_id IN
+                    (SELECT j.id FROM jobs j JOIN segments s ON s.id = j.segment_id WHERE s.task_id = $1)",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM tasks WHERE id = $1")
                 .bind(id)
                 .execute(&mut *tx)

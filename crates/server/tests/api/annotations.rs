@@ -849,6 +849,21 @@ async fn task_level_with_overlap_zero(app: TestApp) {
         all,
         json!({"version": 4, "tags": [], "shapes": [], "tracks": []})
     );
+    // deleting the task deletes its annotations
+    let r = send(&app, Method::PATCH, &format!("/api/v1/tasks/{tid}/annotations?action=create"), &t,
+        Some(json!({"version": 0, "tags": [], "tracks": [], "shapes": [rect(1, i.sky, [0.0, 0.0, 1.0, 1.0], json!([]))]}))).await;
+    let id = r.body["shapes"][0]["id"].as_i64().unwrap();
+    assert_eq!(app.db.annotation_jobs(&[id]).await.unwrap().len(), 1);
+    let r = send(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/tasks/{tid}"),
+        &t,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    assert!(app.db.annotation_jobs(&[id]).await.unwrap().is_empty());
 }
 
 /// Overlap > 0: objects in the overlap are stored by both jobs and merged, not doubled.

@@ -9,7 +9,10 @@
 -- (api-v1 §9.7 allows it).
 CREATE TABLE annotations (
     id       INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id   INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    -- no foreign key: checking one per inserted row costs more than the insert on
+    -- PostgreSQL; jobs are only deleted with their task, and deleting a task deletes
+    -- its annotations first (store::tasks::delete_task)
+    job_id   INTEGER NOT NULL,
     -- 0 tag, 1 shape, 2 track
     kind     INTEGER NOT NULL,
     frame    INTEGER NOT NULL,
