@@ -113,6 +113,32 @@ async fn main() {
         .unwrap();
         println!("{op:16} {:7.1} ms", t.elapsed().as_secs_f64() * 1e3);
     }
+    let mut small = doc(100);
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let ids = db.reserve_annotation_ids(100).await.unwrap();
+        for (s, id) in small.shapes.iter_mut().zip(ids) {
+            s.id = Some(id);
+        }
+        db.write_annotations(
+            &[JobWrite {
+                job_id: job,
+                op: WriteOp::Create(&small),
+            }],
+            &WriteMeta {
+                task_id: task,
+                author_id: None,
+                expect_version: None,
+                idempotency: None,
+            },
+        )
+        .await
+        .unwrap();
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    println!("create 100 median {:6.1} ms", times[10]);
     for round in 0..2 {
         let t = Instant::now();
         db.write_annotations(

@@ -33,6 +33,8 @@ use crate::Core;
 use crate::error::{Error, Result};
 use crate::permissions::{Actor, Perm};
 
+/// Objects from which a job-level write answer is rendered alongside the write.
+const PRERENDER_FROM: usize = 1000;
 /// How long a stored idempotent response is replayed.
 pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
 /// Longest accepted `Idempotency-Key`.
@@ -581,6 +583,7 @@ impl AnnotationService<'_> {
                 assign_ids(d, &mut it);
             }
         }
+        let per_job = std::sync::Arc::new(per_job);
         let writes: Vec<JobWrite<'_>> = scope
             .jobs
             .iter()
@@ -611,7 +614,7 @@ impl AnnotationService<'_> {
                 Parsed::Doc(_) => {
                     let docs: Vec<(i64, LabeledData)> = starts
                         .iter()
-                        .zip(&per_job)
+                        .zip(per_job.iter())
                         .map(|(s, d)| {
                             (
                                 *s,
@@ -650,7 +653,23 @@ impl AnnotationService<'_> {
                 _ => None,
             },
         };
-        let outcome = match db.write_annotations(&writes, &meta).await {
+        // A big job-level answer is rendered while the database works (its version is
+        // spliced in afterwards).
+        let prerender = (!scope.task_level
+            && req.idempotency_key.is_none()
+            && matches!(parsed, Parsed::Doc(_))
+            && per_job.first().is_some_and(|d| d.len() >= PRERENDER_FROM))
+        .then(|| {
+            let pj = per_job.clone();
+            self.core.blocking(move || pj[0].to_json_with_version(0))
+        });
+        let (written, prerendered) = tokio::join!(db.write_annotations(&writes, &meta), async {
+            match prerender {
+                Some(f) => f.await.ok(),
+                None => None,
+            }
+        });
+        let outcome = match written {
             Ok(o) => o,
             Err(ferrocat_store::StoreError::Unique(_)) => {
                 // Either the same idempotency key won a race meanwhile, or an id is taken.
@@ -671,10 +690,15 @@ impl AnnotationService<'_> {
                     self.core.documents().forget_job(j.id);
                 }
                 let version = versions.iter().copied().max().unwrap_or(0);
-                let body = if scope.jobs.is_empty() {
-                    respond(0)
-                } else {
-                    respond(version)
+                const PREFIX: &[u8] = b"{\"version\":0,";
+                let body = match prerendered {
+                    Some(b) if b.starts_with(PREFIX) => {
+                        let mut out = format!("{{\"version\":{version},").into_bytes();
+                        out.extend_from_slice(&b[PREFIX.len()..]);
+                        out
+                    }
+                    _ if scope.jobs.is_empty() => respond(0),
+                    _ => respond(version),
                 };
                 Ok(WriteResponse {
                     status,

@@ -18,6 +18,7 @@ db_tests!(
     task_level_with_overlap_merges_copies,
     interpolated_ends_when_slicing_tracks,
     concurrent_creates_are_serialized,
+    big_job_put_and_get,
     if_match_and_idempotency_key,
     permissions_by_job,
     property_put_get_round_trip,
@@ -1094,6 +1095,57 @@ async fn concurrent_creates_are_serialized(app: TestApp) {
         commits.iter().map(|c| c.version).collect::<Vec<_>>(),
         (1..=20).collect::<Vec<_>>()
     );
+}
+
+/// A job of a few thousand shapes (its answer is rendered while the database writes):
+/// the answer carries the new version, every id, and GET returns the same objects.
+async fn big_job_put_and_get(app: TestApp) {
+    let t = app.admin_token.clone();
+    let (task, jobs) = annotated_task(&app, &t, json!({})).await;
+    let i = ids(&task);
+    let job = jobs[0];
+    let shapes: Vec<Value> = (0..3000)
+        .map(|n| {
+            rect(
+                n % 8,
+                i.sky,
+                [n as f64 * 0.25, 1.0, n as f64 + 5.5, 9.0],
+                json!([]),
+            )
+        })
+        .collect();
+    let doc = json!({"version": 0, "tags": [], "tracks": [], "shapes": shapes});
+    for round in 1..=2 {
+        let r = send(
+            &app,
+            Method::PUT,
+            &format!("/api/v1/jobs/{job}/annotations"),
+            &t,
+            Some(doc.clone()),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["version"], round);
+        assert_eq!(r.headers["etag"], format!("\"{round}\""));
+        let answered = r.body["shapes"].as_array().unwrap();
+        assert_eq!(answered.len(), 3000);
+        assert!(
+            answered
+                .iter()
+                .zip(&shapes)
+                .all(|(a, s)| a["points"] == s["points"] && a["id"].is_i64())
+        );
+        let got = app
+            .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
+            .await;
+        assert_eq!(got.body["version"], round);
+        assert_eq!(got.body["shapes"].as_array().unwrap().len(), 3000);
+        // a second read (from the document cache) is the same
+        let again = app
+            .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
+            .await;
+        assert_eq!(again.body, got.body);
+    }
 }
 
 async fn write_with(

@@ -32,6 +32,8 @@ pub const KIND_TRACK: i16 = 2;
 
 /// Rows per multi-row `INSERT` on SQLite (6 columns: well under its variable limit).
 const SQLITE_BATCH: usize = 1000;
+/// From this many rows on, PostgreSQL inserts use COPY.
+const COPY_FROM: usize = 2000;
 /// Advisory lock key of id reservations on PostgreSQL ("ferrocat" in ASCII).
 const ID_LOCK: i64 = 0x6665_7272_6f63_6174;
 /// Ids per `DELETE … IN (…)`.
@@ -285,6 +287,24 @@ impl BulkInsert for sqlx::PgConnection {
     /// parse, no arrays to decode), sent in pieces of a few MB.
     async fn insert_rows(&mut self, rows: &Rows) -> Result<()> {
         if rows.len() == 0 {
+            return Ok(());
+        }
+        if rows.len() < COPY_FROM {
+            // A COPY costs a few round trips (and can meet delayed ACKs): small writes,
+            // the common case of a save from the UI, go as one INSERT of arrays.
+            sqlx::query(
+                "INSERT INTO annotations (id, job_id, kind, frame, label_id, body)
+                 SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::smallint[], $4::bigint[],
+                     $5::bigint[], $6::bytea[])",
+            )
+            .bind(&rows.id)
+            .bind(&rows.job_id)
+            .bind(&rows.kind)
+            .bind(&rows.frame)
+            .bind(&rows.label_id)
+            .bind(&rows.body)
+            .execute(&mut *self)
+            .await?;
             return Ok(());
         }
         let mut copy = self
