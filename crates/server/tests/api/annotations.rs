@@ -1097,15 +1097,14 @@ async fn concurrent_creates_are_serialized(app: TestApp) {
     );
 }
 
-/// A job of 24,000 shapes (its answer is rendered while the database writes; it is read
-/// in two halves at once):
+/// A job of a few thousand shapes (its answer is rendered while the database writes):
 /// the answer carries the new version, every id, and GET returns the same objects.
 async fn big_job_put_and_get(app: TestApp) {
     let t = app.admin_token.clone();
     let (task, jobs) = annotated_task(&app, &t, json!({})).await;
     let i = ids(&task);
     let job = jobs[0];
-    let shapes: Vec<Value> = (0..24_000)
+    let shapes: Vec<Value> = (0..3000)
         .map(|n| {
             rect(
                 n % 8,
@@ -1129,7 +1128,7 @@ async fn big_job_put_and_get(app: TestApp) {
         assert_eq!(r.body["version"], round);
         assert_eq!(r.headers["etag"], format!("\"{round}\""));
         let answered = r.body["shapes"].as_array().unwrap();
-        assert_eq!(answered.len(), 24_000);
+        assert_eq!(answered.len(), 3000);
         assert!(
             answered
                 .iter()
@@ -1140,17 +1139,7 @@ async fn big_job_put_and_get(app: TestApp) {
             .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
             .await;
         assert_eq!(got.body["version"], round);
-        assert_eq!(got.body["shapes"].as_array().unwrap().len(), 24_000);
-        let frames: Vec<i64> = got.body["shapes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["frame"].as_i64().unwrap())
-            .collect();
-        assert!(
-            frames.is_sorted(),
-            "read in two halves, put together in frame order"
-        );
+        assert_eq!(got.body["shapes"].as_array().unwrap().len(), 3000);
         // a second read (from the document cache) is the same
         let again = app
             .get(&format!("/api/v1/jobs/{job}/annotations"), &t)

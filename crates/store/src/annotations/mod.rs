@@ -32,18 +32,6 @@ pub const KIND_TRACK: i16 = 2;
 
 /// Rows per multi-row `INSERT` on SQLite (6 columns: well under its variable limit).
 const SQLITE_BATCH: usize = 1000;
-/// Which rows of a job one read takes.
-#[derive(Debug, Clone, Copy)]
-enum Part {
-    All,
-    /// Tags and shapes up to this frame.
-    Low(i64),
-    /// Shapes after this frame and tracks.
-    High(i64),
-}
-
-/// Shapes from which a job is read in two halves at once.
-const SPLIT_READ_FROM: i64 = 20_000;
 /// From this many rows on, PostgreSQL inserts use COPY.
 const COPY_FROM: usize = 2000;
 /// Advisory lock key of id reservations on PostgreSQL ("ferrocat" in ASCII).
@@ -424,70 +412,10 @@ impl Db {
     /// The stored objects of a job, in API order (tags and shapes by frame then id,
     /// tracks by id, keyframes by frame). `version` is the job's.
     pub async fn job_annotations(&self, job_id: i64) -> Result<LabeledData> {
-        // A big job is read in two halves on two connections at once (split at the
-        // middle frame of its shapes), each half in its own snapshot; the halves fit
-        // together when both snapshots show the same version, which every write bumps.
-        // Otherwise, or for small jobs, one read.
-        let split = with_db!(self, |p| {
-            sqlx::query_as::<_, (i64, Option<i64>, Option<i64>)>(
-            "SELECT COUNT(*), MIN(frame), MAX(frame) FROM annotations WHERE job_id = $1 AND kind = 1"
-        )
-        .bind(job_id)
-        .fetch_one(p)
-        .await
-        })?;
-        let mut parts = None;
-        if let (n, Some(lo), Some(hi)) = split
-            && n >= SPLIT_READ_FROM
-            && lo < hi
-        {
-            let mid = lo + (hi - lo) / 2;
-            let (a, b) = futures_util::future::join(
-                self.read_bodies(job_id, Part::Low(mid)),
-                self.read_bodies(job_id, Part::High(mid)),
-            )
-            .await;
-            let ((va, mut ra), (vb, rb)) = (a?, b?);
-            if va == vb {
-                ra.extend(rb);
-                parts = Some((va, ra));
-            }
-        }
-        let (version, rows) = match parts {
-            Some(p) => p,
-            None => self.read_bodies(job_id, Part::All).await?,
-        };
-        let mut doc = LabeledData {
-            version,
-            ..Default::default()
-        };
-        doc.shapes.reserve(rows.len());
-        for body in rows {
-            match codec::decode(&body).map_err(StoreError::Invalid)? {
-                codec::Object::Tag(t) => doc.tags.push(t),
-                codec::Object::Shape(s) => doc.shapes.push(s),
-                codec::Object::Track(mut t) => {
-                    t.shapes.sort_by_key(|k| k.frame);
-                    doc.tracks.push(t)
-                }
-            }
-        }
-        doc.tracks.sort_by_key(|t| t.id);
-        Ok(doc)
-    }
-
-    /// The job's version and the bodies of one part of its rows, in read order, from
-    /// one snapshot (SQLite: a read transaction; PostgreSQL: repeatable read).
-    async fn read_bodies(&self, job_id: i64, part: Part) -> Result<(i64, Vec<Vec<u8>>)> {
-        let (filter, mid) = match part {
-            Part::All => ("", 0),
-            Part::Low(m) => (" AND (kind = 0 OR (kind = 1 AND frame <= $2))", m),
-            Part::High(m) => (" AND ((kind = 1 AND frame > $2) OR kind = 2)", m),
-        };
-        let sql = format!(
-            "SELECT body FROM annotations WHERE job_id = $1{filter} ORDER BY kind, frame, id"
-        );
+        let mut doc = LabeledData::default();
         with_db!(self, |p| {
+            // one snapshot for the version and the rows (SQLite: a read transaction;
+            // PostgreSQL: repeatable read)
             let mut tx = p.begin().await?;
             if matches!(self, Db::Postgres(_)) {
                 sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -498,16 +426,31 @@ impl Db {
                 .bind(job_id)
                 .fetch_one(&mut *tx)
                 .await?;
+            doc.version = version;
             // fetch_all, not a row stream: sqlx's SQLite driver hands a stream over one
             // row at a time between threads, five times slower for 100,000 rows.
-            let mut q = sqlx::query_scalar::<_, Vec<u8>>(sqlx::AssertSqlSafe(sql)).bind(job_id);
-            if !matches!(part, Part::All) {
-                q = q.bind(mid);
-            }
-            let rows = q.fetch_all(&mut *tx).await?;
+            let rows = sqlx::query_scalar::<_, Vec<u8>>(
+                "SELECT body FROM annotations WHERE job_id = $1 ORDER BY kind, frame, id",
+            )
+            .bind(job_id)
+            .fetch_all(&mut *tx)
+            .await?;
             tx.commit().await?;
-            Ok((version, rows))
-        })
+            doc.shapes.reserve(rows.len());
+            for body in rows {
+                match codec::decode(&body).map_err(StoreError::Invalid)? {
+                    codec::Object::Tag(t) => doc.tags.push(t),
+                    codec::Object::Shape(s) => doc.shapes.push(s),
+                    codec::Object::Track(mut t) => {
+                        t.shapes.sort_by_key(|k| k.frame);
+                        doc.tracks.push(t)
+                    }
+                }
+            }
+            Ok::<_, StoreError>(())
+        })?;
+        doc.tracks.sort_by_key(|t| t.id);
+        Ok(doc)
     }
 
     /// Applies writes to one or more jobs of a task in one transaction (§9.4–§9.6).
