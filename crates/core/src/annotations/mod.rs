@@ -349,6 +349,46 @@ fn fingerprint(request_line: &str, body: &[u8]) -> String {
     hex::encode(h.finalize())
 }
 
+/// Serializes a document on two threads when it is big (the shapes split in halves),
+/// byte for byte as `serde_json::to_vec` would.
+pub fn render_parallel(doc: &LabeledData) -> Vec<u8> {
+    if doc.shapes.len() < PARALLEL_RENDER_FROM {
+        return render(doc);
+    }
+    fn items(shapes: &[ferrocat_wire::annotations::Shape]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(shapes.len() * 256);
+        for (i, s) in shapes.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut out, s);
+        }
+        out
+    }
+    let (a, b) = doc.shapes.split_at(doc.shapes.len() / 2);
+    let (first, second) = std::thread::scope(|scope| {
+        let h = scope.spawn(|| items(b));
+        let first = items(a);
+        (first, h.join().unwrap_or_default())
+    });
+    let mut out = Vec::with_capacity(first.len() + second.len() + 1024);
+    out.extend_from_slice(format!("{{\"version\":{},\"tracks\":", doc.version).as_bytes());
+    let _ = serde_json::to_writer(&mut out, &doc.tracks);
+    out.extend_from_slice(b",\"shapes\":[");
+    out.extend_from_slice(&first);
+    if !first.is_empty() && !second.is_empty() {
+        out.push(b',');
+    }
+    out.extend_from_slice(&second);
+    out.extend_from_slice(b"],\"tags\":");
+    let _ = serde_json::to_writer(&mut out, &doc.tags);
+    out.push(b'}');
+    out
+}
+
+/// Shapes from which a document is serialized on two threads.
+const PARALLEL_RENDER_FROM: usize = 10_000;
+
 /// Serializes a write response document.
 fn render(doc: &LabeledData) -> Vec<u8> {
     serde_json::to_vec(doc).unwrap_or_default()
@@ -458,7 +498,7 @@ impl AnnotationService<'_> {
         let version = doc.version;
         let bytes: std::sync::Arc<[u8]> = self
             .core
-            .blocking(move || serde_json::to_vec(&doc).unwrap_or_default())
+            .blocking(move || render_parallel(&doc))
             .await?
             .into();
         // Cached under the version the read saw (one snapshot), never a newer one.
@@ -792,4 +832,45 @@ fn replay(stored: StoredResponse, fp: &str) -> Result<WriteResponse> {
         version: None,
         replayed: true,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use ferrocat_wire::annotations::{AttributeValue, LabeledData, Shape, ShapeType, Tag};
+
+    #[test]
+    fn parallel_rendering_is_byte_for_byte_serde_json() {
+        let shapes: Vec<Shape> = (0..25_001)
+            .map(|i| Shape {
+                kind: ShapeType::Rectangle,
+                occluded: i % 3 == 0,
+                z_order: i % 5,
+                points: vec![i as f64 * 0.1, 2.0, 3.5, 1e-9],
+                id: Some(i),
+                frame: i % 7,
+                label_id: 1,
+                group: None,
+                attributes: vec![AttributeValue {
+                    spec_id: 2,
+                    value: format!("v\"{i}"),
+                }],
+            })
+            .collect();
+        let doc = LabeledData {
+            version: 7,
+            tracks: vec![],
+            shapes,
+            tags: vec![Tag {
+                id: Some(1),
+                frame: 0,
+                label_id: 1,
+                group: Some(0),
+                attributes: vec![],
+            }],
+        };
+        assert_eq!(
+            super::render_parallel(&doc),
+            serde_json::to_vec(&doc).unwrap()
+        );
+    }
 }
