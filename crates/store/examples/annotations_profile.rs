@@ -187,40 +187,6 @@ async fn main() {
             t.elapsed().as_secs_f64() * 1e3
         );
         let t = Instant::now();
-        match &db {
-            Db::Sqlite(p) => {
-                let (hexed,): (String,) = sqlx::query_as(
-                    "SELECT group_concat(hex(body), ',') FROM (SELECT body FROM annotations WHERE job_id = $1 ORDER BY kind, frame, id)",
-                )
-                .bind(job)
-                .fetch_one(p)
-                .await
-                .unwrap();
-                let n: usize = hexed
-                    .split(',')
-                    .map(|h| hex::decode(h).unwrap().len())
-                    .sum();
-                println!(
-                    "hex aggregate    {:7.1} ms ({n} bytes)",
-                    t.elapsed().as_secs_f64() * 1e3
-                );
-            }
-            Db::Postgres(p) => {
-                let (arr,): (Vec<Vec<u8>>,) = sqlx::query_as(
-                    "SELECT array_agg(body ORDER BY kind, frame, id) FROM annotations WHERE job_id = $1",
-                )
-                .bind(job)
-                .fetch_one(p)
-                .await
-                .unwrap();
-                println!(
-                    "array_agg        {:7.1} ms ({})",
-                    t.elapsed().as_secs_f64() * 1e3,
-                    arr.len()
-                );
-            }
-        }
-        let t = Instant::now();
         let n = bodies
             .iter()
             .map(|b| ferrocat_store::annotations::codec::decode(b).is_ok() as usize)
