@@ -31,6 +31,9 @@ pub enum Error {
     /// 409 with a detail.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 405 with an empty body: a format that is listed but not enabled (api-v1 §10.1).
+    #[error("format disabled")]
+    Disabled,
     /// 409: an `If-Match` write found the annotations at another version (this one).
     #[error("version conflict: the current version is {0}")]
     VersionConflict(i64),

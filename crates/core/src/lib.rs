@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 pub mod annotations;
 pub mod auth;
 pub mod error;
+pub mod exports;
 pub mod passwords;
 pub mod permissions;
 pub mod processing;
@@ -145,6 +146,10 @@ impl Core {
 
     pub fn annotations(&self) -> annotations::AnnotationService<'_> {
         annotations::AnnotationService { core: self }
+    }
+
+    pub fn exports(&self) -> exports::ExportService<'_> {
+        exports::ExportService { core: self }
     }
 
     pub fn server(&self) -> server::ServerService<'_> {

@@ -1,1 +1,191 @@
-//! placeholder
+//! Annotation formats (api-v1 §10): the list the API shows, and the exporters and
+//! importers over a neutral model that `ferrocat-core` fills from the store.
+//!
+//! An exporter gets the task's metadata ([`TaskMeta`]), its frames ([`FrameMeta`]) and,
+//! frame by frame, the objects to write ([`FrameObjects`]: standalone shapes, the
+//! per-frame shapes of tracks already interpolated, and tags), so it never sees the
+//! database and writes its file while the objects are produced.
+
+pub mod cvat_images;
+
+use serde::Serialize;
+
+/// One entry of `GET /server/annotation/formats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FormatInfo {
+    pub name: &'static str,
+    pub ext: &'static str,
+    pub version: &'static str,
+    pub enabled: bool,
+}
+
+const fn f(
+    name: &'static str,
+    ext: &'static str,
+    version: &'static str,
+    enabled: bool,
+) -> FormatInfo {
+    FormatInfo {
+        name,
+        ext,
+        version,
+        enabled,
+    }
+}
+
+/// Importers in CVAT's order; `enabled` says which ferrocat implements.
+pub const IMPORTERS: [FormatInfo; 8] = [
+    f("COCO 1.0", "JSON, ZIP", "1.0", false),
+    f("CVAT 1.1", "XML, ZIP", "1.1", false),
+    f("LabelMe 3.0", "ZIP", "3.0", false),
+    f("Segmentation mask 1.1", "ZIP", "1.1", false),
+    f("MOT 1.1", "ZIP", "1.1", false),
+    f("PASCAL VOC 1.1", "ZIP", "1.1", false),
+    f("TFRecord 1.0", "ZIP", "1.0", false),
+    f("YOLO 1.1", "ZIP", "1.1", false),
+];
+
+/// Exporters in CVAT's order; `enabled` says which ferrocat implements.
+pub const EXPORTERS: [FormatInfo; 10] = [
+    f("COCO 1.0", "ZIP", "1.0", false),
+    f("CVAT for video 1.1", "ZIP", "1.1", false),
+    f("CVAT for images 1.1", "ZIP", "1.1", true),
+    f("Datumaro 1.0", "ZIP", "1.0", false),
+    f("LabelMe 3.0", "ZIP", "3.0", false),
+    f("Segmentation mask 1.1", "ZIP", "1.1", false),
+    f("MOT 1.1", "ZIP", "1.1", false),
+    f("PASCAL VOC 1.1", "ZIP", "1.1", false),
+    f("TFRecord 1.0", "ZIP", "1.0", false),
+    f("YOLO 1.1", "ZIP", "1.1", false),
+];
+
+/// An exporter ferrocat implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exporter {
+    CvatImages,
+}
+
+/// What a format name means for an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup<T> {
+    Unknown,
+    Disabled,
+    Ready(T),
+}
+
+pub fn exporter(name: &str) -> Lookup<Exporter> {
+    match EXPORTERS.iter().find(|f| f.name == name) {
+        None => Lookup::Unknown,
+        Some(f) if !f.enabled => Lookup::Disabled,
+        Some(f) => match f.name {
+            "CVAT for images 1.1" => Lookup::Ready(Exporter::CvatImages),
+            _ => Lookup::Disabled,
+        },
+    }
+}
+
+/// An attribute spec of a label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttrMeta {
+    pub id: i64,
+    pub name: String,
+    pub mutable: bool,
+    pub input_type: String,
+    pub default_value: String,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelMeta {
+    pub id: i64,
+    pub name: String,
+    pub attributes: Vec<AttrMeta>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentMeta {
+    pub id: i64,
+    pub start: i64,
+    pub stop: i64,
+    pub url: String,
+}
+
+/// `(username, email)`.
+pub type Person = (String, String);
+
+/// What the file says about the task. Dates are already rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskMeta {
+    pub id: i64,
+    pub name: String,
+    pub size: i64,
+    pub mode: String,
+    pub overlap: i64,
+    pub bug_tracker: String,
+    pub created: String,
+    pub updated: String,
+    pub start_frame: i64,
+    pub stop_frame: i64,
+    pub frame_filter: String,
+    pub z_order: bool,
+    pub labels: Vec<LabelMeta>,
+    pub segments: Vec<SegmentMeta>,
+    pub owner: Option<Person>,
+    pub assignee: Option<Person>,
+    pub dumped: String,
+}
+
+/// One task frame: its absolute (source) number, name and size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameMeta {
+    pub abs: i64,
+    pub name: String,
+    pub width: i64,
+    pub height: i64,
+}
+
+/// A shape on one frame, labels and attributes resolved to names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutShape {
+    pub kind: ferrocat_wire::annotations::ShapeType,
+    pub label: String,
+    pub occluded: bool,
+    pub z_order: i64,
+    pub points: Vec<f64>,
+    pub group: i64,
+    pub attributes: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutTag {
+    pub label: String,
+    pub group: i64,
+    pub attributes: Vec<(String, String)>,
+}
+
+/// The objects of one frame, in the order they are written: standalone shapes, then
+/// track-derived shapes, then tags.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FrameObjects {
+    pub shapes: Vec<OutShape>,
+    pub tags: Vec<OutTag>,
+}
+
+/// Text escaped for XML content and attribute values.
+pub fn xml_escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['&', '<', '>', '"', '\'']) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}

@@ -31,6 +31,8 @@ pub enum ApiError {
     VersionConflict(i64),
     /// 422 `{"detail"}`.
     Unprocessable(String),
+    /// 405 with an empty body (a disabled format).
+    Disabled,
     /// 415 `{"detail"}`.
     UnsupportedMediaType(String),
     /// 429 with `Retry-After`.
@@ -66,6 +68,7 @@ impl From<CoreError> for ApiError {
             CoreError::VersionConflict(v) => ApiError::VersionConflict(v),
             CoreError::BadRequest(d) => ApiError::BadRequest(d),
             CoreError::Unprocessable(d) => ApiError::Unprocessable(d),
+            CoreError::Disabled => ApiError::Disabled,
             CoreError::Internal(m) => ApiError::Internal(m),
         }
     }
@@ -116,6 +119,7 @@ impl IntoResponse for ApiError {
                 return r;
             }
             ApiError::Unprocessable(d) => (StatusCode::UNPROCESSABLE_ENTITY, detail(d)),
+            ApiError::Disabled => return StatusCode::METHOD_NOT_ALLOWED.into_response(),
             ApiError::UnsupportedMediaType(d) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, detail(d)),
             ApiError::Throttled { wait_secs } => {
                 let mut r = (

@@ -56,6 +56,18 @@ impl Db {
         })
     }
 
+    /// Forgets the item with this key (a delivered or discarded export, say).
+    pub async fn dequeue(&self, key: &str) -> Result<()> {
+        with_db!(self, |p| sqlx::query(
+            "DELETE FROM queue_items WHERE key = $1"
+        )
+        .bind(key)
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
     /// The item with this key, if any.
     pub async fn queue_item(&self, key: &str) -> Result<Option<QueueItem>> {
         let sql = format!("SELECT {COLS} FROM queue_items WHERE key = $1");

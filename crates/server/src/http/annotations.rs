@@ -15,7 +15,7 @@ use ferrocat_wire::logs::LogEvent;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AuthUser, Input, QueryPairs};
+use crate::extract::{AuthUser, Input, Origin, QueryPairs};
 use crate::http::users::parse_id;
 
 #[derive(Clone, Copy)]
@@ -48,12 +48,13 @@ fn document(doc: &LabeledData) -> ApiResult<Response> {
     Ok(json_response(StatusCode::OK, body, Some(doc.version)))
 }
 
-/// Formats are served by the import/export protocol (§10); none is known yet.
-fn reject_format(uri: &axum::http::Uri) -> ApiResult<()> {
-    if QueryPairs::parse(uri.query()).get("format").is_some() {
-        return Err(ApiError::MethodNotAllowed(
-            "Unknown format specified for the request".into(),
-        ));
+/// `PUT ?format=F` is an import (§10.3); no importer is enabled yet.
+fn reject_import(uri: &axum::http::Uri) -> ApiResult<()> {
+    if let Some(f) = QueryPairs::parse(uri.query()).get("format") {
+        return match ferrocat_formats::IMPORTERS.iter().find(|i| i.name == f) {
+            None => Err(ApiError::Bare(vec![format!("Unknown input format '{f}'")])),
+            Some(_) => Err(ApiError::Disabled),
+        };
     }
     Ok(())
 }
@@ -191,7 +192,7 @@ pub async fn job_put(
     body: Bytes,
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
-    reject_format(&uri)?;
+    reject_import(&uri)?;
     write(
         &st,
         &me,
@@ -266,9 +267,14 @@ pub async fn task_get(
     me: AuthUser,
     Path(id): Path<String>,
     OriginalUri(uri): OriginalUri,
+    origin: Origin,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
-    reject_format(&uri)?;
+    let pairs = QueryPairs::parse(uri.query());
+    if pairs.get("format").is_some() {
+        return export(&st, &me, id, &pairs.0, &origin, &headers).await;
+    }
     let doc = st.core.annotations().task_get(&me.actor, id).await?;
     document(&doc)
 }
@@ -287,7 +293,7 @@ pub async fn task_put(
     body: Bytes,
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
-    reject_format(&uri)?;
+    reject_import(&uri)?;
     write(
         &st,
         &me,
@@ -352,6 +358,80 @@ pub async fn task_delete(
         &[],
     )
     .await
+}
+
+/// The §10.2 export protocol: 202 while the file is made, 201 when it is ready, the file
+/// with `action=download`, 500 with the message when it failed.
+async fn export(
+    st: &AppState,
+    me: &AuthUser,
+    id: i64,
+    query: &[(String, String)],
+    origin: &Origin,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    use ferrocat_core::exports::ExportAnswer;
+    let answer = st
+        .core
+        .exports()
+        .annotations(&me.actor, id, query, &origin.0)
+        .await?;
+    Ok(match answer {
+        ExportAnswer::Accepted => crate::http::tasks::empty(StatusCode::ACCEPTED),
+        ExportAnswer::Ready => crate::http::tasks::empty(StatusCode::CREATED),
+        ExportAnswer::Failed(msg) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::Value::String(msg)),
+        )
+            .into_response(),
+        ExportAnswer::Download { path, filename } => {
+            let etag = format!("\"{}\"", filename.len());
+            let mut r =
+                crate::http::files::serve(headers, &path, None, "application/zip", &etag).await?;
+            r.headers_mut()
+                .insert(header::CONTENT_DISPOSITION, disposition(&filename));
+            r
+        }
+    })
+}
+
+/// `attachment; filename="…"`, with RFC 6266 `filename*=` for non-ASCII names.
+fn disposition(name: &str) -> HeaderValue {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && c != '"' && c != '\\' && !c.is_ascii_control() {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut v = format!("attachment; filename=\"{ascii}\"");
+    if ascii != name {
+        let encoded: String = name
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        v.push_str(&format!("; filename*=UTF-8''{encoded}"));
+    }
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+}
+
+/// Every format CVAT 1.1 lists; `enabled` tells which ferrocat implements (§10.1).
+#[utoipa::path(get, path = "/api/v1/server/annotation/formats", tag = "server",
+    responses((status = 200, description = "importers and exporters"), (status = 401)))]
+pub async fn formats(_me: AuthUser) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "importers": ferrocat_formats::IMPORTERS,
+        "exporters": ferrocat_formats::EXPORTERS,
+    }))
 }
 
 /// Store client events; answers them validated (§11.4).

@@ -49,6 +49,7 @@ fn api(state: &AppState) -> Router<AppState> {
         .route("/server/exception", post(server::exception))
         .route("/server/share", get(server::share))
         .route("/server/logs", post(annotations::logs))
+        .route("/server/annotation/formats", get(annotations::formats))
         .route("/tasks", get(tasks::list).post(tasks::create))
         .route(
             "/tasks/{id}",

@@ -47,6 +47,7 @@ use crate::app::AppState;
         super::annotations::task_patch,
         super::annotations::task_delete,
         super::annotations::logs,
+        super::annotations::formats,
         super::git::repository,
         super::ops::healthz,
         super::ops::metrics,

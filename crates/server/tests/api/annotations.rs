@@ -19,6 +19,7 @@ db_tests!(
     interpolated_ends_when_slicing_tracks,
     concurrent_creates_are_serialized,
     big_job_put_and_get,
+    export_cvat_for_images,
     if_match_and_idempotency_key,
     permissions_by_job,
     property_put_get_round_trip,
@@ -1146,6 +1147,206 @@ async fn big_job_put_and_get(app: TestApp) {
             .await;
         assert_eq!(again.body, got.body);
     }
+}
+
+/// §10.1 and §10.2: the format list, and the export protocol with "CVAT for images 1.1"
+/// (202 → 201 → download, shared state, redone after a change).
+async fn export_cvat_for_images(app: TestApp) {
+    let t = app.admin_token.clone();
+    let r = app.get("/api/v1/server/annotation/formats", &t).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["importers"].as_array().unwrap().len(), 8);
+    assert_eq!(r.body["exporters"].as_array().unwrap().len(), 10);
+    assert!(r.body["exporters"].as_array().unwrap().iter().any(|f| f
+        == &json!({"name": "CVAT for images 1.1", "ext": "ZIP", "version": "1.1", "enabled": true})));
+    let (task, jobs) = annotated_task(&app, &t, json!({"segment_size": 4})).await;
+    let tid = task["id"].as_i64().unwrap();
+    let i = ids(&task);
+    let doc = json!({"version": 0, "tags": [{"frame": 2, "label_id": i.sky, "group": 0, "attributes": []}],
+        "shapes": [rect(0, i.car, [38.7734375, 52.267578125, 537.5498657226562, 324.32745361328125],
+                        json!([{"spec_id": i.model, "value": "Audi"}])),
+                   {"type": "polygon", "occluded": true, "z_order": 0, "points": [1.0, 2.0, 3.0, 4.0, 5.0, 1.0],
+                    "frame": 5, "label_id": i.person, "group": 3, "attributes": []}],
+        "tracks": [{"frame": 1, "label_id": i.sky, "group": 0, "attributes": [], "shapes": [
+            {"type": "rectangle", "occluded": false, "points": [0.0, 0.0, 10.0, 10.0], "frame": 1, "outside": false, "attributes": []},
+            {"type": "rectangle", "occluded": false, "points": [30.0, 0.0, 40.0, 10.0], "frame": 4, "outside": true, "attributes": []}]}]});
+    let r = send(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/tasks/{tid}/annotations"),
+        &t,
+        Some(doc),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let url = |extra: &str| {
+        format!("/api/v1/tasks/{tid}/annotations?format=CVAT%20for%20images%201.1{extra}")
+    };
+    // errors first
+    let r = app.get(&url("&action=nonsense"), &t).await;
+    assert_eq!(
+        (r.status.as_u16(), r.body.clone()),
+        (400, json!(["Unexpected action specified for the request"]))
+    );
+    let r = app
+        .get(
+            &format!("/api/v1/tasks/{tid}/annotations?format=Nope%201.0"),
+            &t,
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body.clone()),
+        (400, json!(["Unknown format specified for the request"]))
+    );
+    let r = app
+        .get(
+            &format!("/api/v1/tasks/{tid}/annotations?format=COCO%201.0"),
+            &t,
+        )
+        .await;
+    assert_eq!(r.status, 405);
+    let r = send(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/tasks/{tid}/annotations?format=Nope"),
+        &t,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body.clone()),
+        (400, json!(["Unknown input format 'Nope'"]))
+    );
+    let r = send(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/jobs/{}/annotations?format=CVAT%201.1", jobs[0]),
+        &t,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(r.status, 405);
+    // the protocol
+    async fn until_ready(app: &TestApp, url: &str, t: &str) {
+        let r = app.get(url, t).await;
+        assert_eq!(r.status, 202, "the first request starts the export");
+        for _ in 0..300 {
+            let r = app.get(url, t).await;
+            match r.status.as_u16() {
+                202 => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                201 => return,
+                s => panic!("unexpected {s}: {}", r.body),
+            }
+        }
+        panic!("the export did not finish");
+    }
+    until_ready(&app, &url(""), &t).await;
+    // another user with access shares the same export
+    let (_, observer) = app.user_in("viewer", &["observer"]).await;
+    assert_eq!(app.get(&url(""), &observer).await.status, 201);
+    let r = app
+        .client
+        .get(app.url(&url("&action=download")))
+        .header("Authorization", format!("Token {t}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/zip");
+    let cd = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cd.starts_with("attachment; filename=\"task_cars-")
+            && cd.ends_with("-cvat for images 1.1.zip\""),
+        "{cd}"
+    );
+    let zip = r.bytes().await.unwrap();
+    let files = crate::media::unzip(&zip);
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].0, "annotations.xml");
+    let xml = String::from_utf8(files[0].1.clone()).unwrap();
+    assert!(xml.starts_with(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<annotations>\n  <version>1.1</version>"
+    ));
+    assert_eq!(xml.matches("<image id=").count(), 8);
+    assert!(
+        xml.contains(
+            r#"<image id="0" name="car0.jpg" width="64" height="48">
+    <box label="car" occluded="0" xtl="38.77" ytl="52.27" xbr="537.55" ybr="324.33">
+      <attribute name="model">Audi</attribute>
+      <attribute name="color">white</attribute>
+    </box>"#
+        ),
+        "{xml}"
+    );
+    assert!(xml.contains(r#"<polygon label="person" occluded="1" points="1.00,2.00;3.00,4.00;5.00,1.00" group_id="3">"#));
+    assert!(xml.contains(r#"<tag label="sky">"#));
+    // the track: frames 1..3 (standing still before an outside keyframe), outside from
+    // 4 on (not written)
+    assert_eq!(
+        xml.matches(
+            r#"<box label="sky" occluded="0" xtl="0.00" ytl="0.00" xbr="10.00" ybr="10.00">"#
+        )
+        .count(),
+        3
+    );
+    assert_eq!(xml.matches(r#"<box label="sky""#).count(), 3);
+    assert!(xml.contains("<url>http://127.0.0.1"));
+    // the download cleared the state; a change makes a new file
+    let r = patch_action(
+        &app,
+        jobs[0],
+        "delete",
+        &t,
+        json!({"version": 0, "tags": [], "tracks": [],
+        "shapes": [{"id": 0}]}),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let first_box = app
+        .get(&format!("/api/v1/jobs/{}/annotations", jobs[0]), &t)
+        .await
+        .body["shapes"][0]["id"]
+        .clone();
+    let r = patch_action(
+        &app,
+        jobs[0],
+        "delete",
+        &t,
+        json!({"version": 0, "tags": [], "tracks": [],
+        "shapes": [{"id": first_box}]}),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    until_ready(&app, &url(""), &t).await;
+    let r = app
+        .client
+        .get(app.url(&url("&action=download&filename=Mine.ZIP")))
+        .header("Authorization", format!("Token {t}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-disposition"],
+        "attachment; filename=\"mine.zip\""
+    );
+    let files = crate::media::unzip(&r.bytes().await.unwrap());
+    let xml = String::from_utf8(files[0].1.clone()).unwrap();
+    assert!(!xml.contains(r#"label="car""#), "the deleted box is gone");
+    // a stranger may not export
+    let (_, stranger) = app.user_in("outsider", &["user"]).await;
+    let r = app
+        .patch(&format!("/api/v1/tasks/{tid}"), &t, json!({"assignee": 1}))
+        .await;
+    assert_eq!(r.status, 200);
+    for j in &jobs {
+        app.patch(&format!("/api/v1/jobs/{j}"), &t, json!({"assignee": 1}))
+            .await;
+    }
+    assert_eq!(app.get(&url(""), &stranger).await.status, 403);
 }
 
 async fn write_with(

@@ -1,0 +1,390 @@
+//! Annotation exports (api-v1 §10.2): `GET /tasks/{id}/annotations?format=F`.
+//!
+//! An export is a queue item keyed by task and format (`task/7/export/annotations/<F>`),
+//! shared by every user. Its payload records the task's `updated_date` when it was
+//! requested; an export older than the task is discarded and made again. The worker
+//! writes the file to `<data>/exports/task_<id>/`, named after the format and that
+//! `updated_date`, so a file made for the same state is reused.
+//!
+//! Answers: 202 while queued or running (or just started), 201 when ready, the file
+//! with `action=download` (which clears the state), 500 with the message when it failed.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use ferrocat_formats::{
+    AttrMeta, Exporter, FrameMeta, FrameObjects, LabelMeta, Lookup, OutShape, OutTag, Person,
+    SegmentMeta, TaskMeta,
+};
+use ferrocat_store::queue::QueueItem;
+use ferrocat_wire::annotations::LabeledData;
+use serde_json::{Value, json};
+
+use crate::Core;
+use crate::annotations::geometry::interpolate;
+use crate::error::{Error, Result};
+use crate::permissions::Actor;
+
+/// Queue item kind of exports.
+pub const KIND: &str = "export";
+
+/// What to answer an export request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExportAnswer {
+    /// 202: queued or running.
+    Accepted,
+    /// 201: ready; come back with `action=download`.
+    Ready,
+    /// 200: the file, as an attachment named `filename`.
+    Download { path: PathBuf, filename: String },
+    /// 500 with this message.
+    Failed(String),
+}
+
+pub struct ExportService<'a> {
+    pub(crate) core: &'a Core,
+}
+
+fn key(task_id: i64, format: &str) -> String {
+    format!("task/{task_id}/export/annotations/{format}")
+}
+
+fn file_path(core: &Core, task_id: i64, format: &str, stamp: i64) -> PathBuf {
+    let slug: String = format
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    core.config()
+        .data_dir
+        .join("exports")
+        .join(format!("task_{task_id}"))
+        .join(format!("annotations-{slug}-{stamp}.zip"))
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff+HH:MM` in the server time zone (CVAT's XML dates).
+pub fn xml_date(t: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> String {
+    t.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M:%S%.6f%:z")
+        .to_string()
+}
+
+impl ExportService<'_> {
+    /// Handles one request of the §10.2 protocol. `query` holds `format`, `action`,
+    /// `filename`; `origin` is `scheme://host` of the request (for segment URLs).
+    pub async fn annotations(
+        &self,
+        actor: &Actor,
+        task_id: i64,
+        query: &[(String, String)],
+        origin: &str,
+    ) -> Result<ExportAnswer> {
+        let (task, _) = self.core.tasks().authorized_access(actor, task_id).await?;
+        let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let action = get("action").unwrap_or("").to_ascii_lowercase();
+        if !action.is_empty() && action != "download" {
+            return Err(Error::Bare(vec![
+                "Unexpected action specified for the request".into(),
+            ]));
+        }
+        let format = get("format").unwrap_or("");
+        match ferrocat_formats::exporter(format) {
+            Lookup::Unknown => {
+                return Err(Error::Bare(vec![
+                    "Unknown format specified for the request".into(),
+                ]));
+            }
+            Lookup::Disabled => return Err(Error::Disabled),
+            Lookup::Ready(_) => {}
+        }
+        let db = self.core.db();
+        let key = key(task_id, format);
+        let stamp = task.updated_date.timestamp_micros();
+        let mut item = db.queue_item(&key).await?;
+        if let Some(it) = &item {
+            let p: Value = serde_json::from_str(&it.payload).unwrap_or(Value::Null);
+            if p["updated"].as_i64() != Some(stamp) {
+                db.dequeue(&key).await?;
+                item = None;
+            }
+        }
+        let Some(item) = item else {
+            let payload = json!({
+                "task_id": task_id, "format": format, "updated": stamp, "origin": origin,
+            });
+            db.enqueue(&key, KIND, &payload.to_string(), Some(actor.id))
+                .await?;
+            self.core.notify_queue();
+            return Ok(ExportAnswer::Accepted);
+        };
+        match item.state.as_str() {
+            "finished" if action == "download" => {
+                db.dequeue(&key).await?;
+                let tz = self.core.config().time_zone;
+                let filename = match get("filename") {
+                    Some(f) if !f.is_empty() => f.to_lowercase(),
+                    _ => format!(
+                        "task_{}-{}-{}.zip",
+                        task.name,
+                        task.updated_date
+                            .with_timezone(&tz)
+                            .format("%Y_%m_%d_%H_%M_%S"),
+                        format
+                    )
+                    .to_lowercase(),
+                };
+                Ok(ExportAnswer::Download {
+                    path: file_path(self.core, task_id, format, stamp),
+                    filename,
+                })
+            }
+            "finished" => Ok(ExportAnswer::Ready),
+            "failed" => {
+                db.dequeue(&key).await?;
+                Ok(ExportAnswer::Failed(item.message))
+            }
+            _ => Ok(ExportAnswer::Accepted),
+        }
+    }
+}
+
+/// Runs one export queue item (in a worker).
+pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), String> {
+    let p: Value = serde_json::from_str(&item.payload).map_err(|e| e.to_string())?;
+    let task_id = p["task_id"].as_i64().ok_or("export without a task")?;
+    let format = p["format"].as_str().unwrap_or_default().to_string();
+    let stamp = p["updated"].as_i64().unwrap_or_default();
+    let origin = p["origin"].as_str().unwrap_or_default().to_string();
+    let exporter = match ferrocat_formats::exporter(&format) {
+        Lookup::Ready(e) => e,
+        _ => return Err(format!("Unknown format {format}")),
+    };
+    let path = file_path(core, task_id, &format, stamp);
+    if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return Ok(());
+    }
+    let (meta, frames, doc, labels) = collect(core, task_id, &origin)
+        .await
+        .map_err(|e| e.to_string())?;
+    let tmp = path.with_extension("part");
+    let out = path.clone();
+    core.blocking(move || -> std::result::Result<(), String> {
+        if let Some(dir) = tmp.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        }
+        let file = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
+        let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        match exporter {
+            Exporter::CvatImages => {
+                zip.start_file("annotations.xml", opts)
+                    .map_err(|e| e.to_string())?;
+                let ranges: Vec<(i64, i64)> =
+                    meta.segments.iter().map(|s| (s.start, s.stop)).collect();
+                let per_frame = per_frame_objects(&doc, &labels, meta.size, &ranges);
+                let mut w = std::io::BufWriter::new(&mut zip);
+                ferrocat_formats::cvat_images::write_xml(&mut w, &meta, &frames, |k| {
+                    per_frame.get(&(k as i64)).cloned().unwrap_or_default()
+                })
+                .map_err(|e| e.to_string())?;
+                w.flush().map_err(|e| e.to_string())?;
+            }
+        }
+        zip.finish().map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, &out).map_err(|e| e.to_string())?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    Ok(())
+}
+
+type Labels = BTreeMap<i64, LabelMeta>;
+
+/// Everything an exporter needs, read from the store.
+async fn collect(
+    core: &Core,
+    task_id: i64,
+    origin: &str,
+) -> Result<(TaskMeta, Vec<FrameMeta>, LabeledData, Labels)> {
+    let db = core.db();
+    let tz = core.config().time_zone;
+    let task = db.task(task_id).await?.ok_or(Error::NotFound)?;
+    let mut jobs = db.jobs_of(&[task_id]).await?;
+    jobs.sort_by_key(|j| j.id);
+    let data = match task.data_id {
+        Some(d) => db.data(d).await?,
+        None => None,
+    };
+    let frames_rows = match &data {
+        Some(d) => db.frames(d.id).await?,
+        None => vec![],
+    };
+    let step = data
+        .as_ref()
+        .and_then(|d| crate::processing::parse_step(&d.frame_filter))
+        .unwrap_or(1) as i64;
+    let start = data.as_ref().map_or(0, |d| d.start_frame);
+    let frames: Vec<FrameMeta> = frames_rows
+        .iter()
+        .map(|f| FrameMeta {
+            abs: start + f.frame * step,
+            name: f.name.clone(),
+            width: f.width,
+            height: f.height,
+        })
+        .collect();
+    let person =
+        |u: Option<ferrocat_store::UserRow>| -> Option<Person> { u.map(|u| (u.username, u.email)) };
+    let owner = match task.owner_id {
+        Some(id) => person(db.user(id).await?),
+        None => None,
+    };
+    let assignee = match task.assignee_id {
+        Some(id) => person(db.user(id).await?),
+        None => None,
+    };
+    let labels: Labels = db
+        .labels_of(&[task_id])
+        .await?
+        .into_iter()
+        .map(|(l, attrs)| {
+            (
+                l.id,
+                LabelMeta {
+                    id: l.id,
+                    name: l.name,
+                    attributes: attrs
+                        .into_iter()
+                        .map(|a| AttrMeta {
+                            id: a.id,
+                            name: a.name,
+                            mutable: a.mutable,
+                            input_type: a.input_type,
+                            default_value: a.default_value,
+                            values: serde_json::from_str(&a.value_list).unwrap_or_default(),
+                        })
+                        .collect(),
+                },
+            )
+        })
+        .collect();
+    let meta = TaskMeta {
+        id: task.id,
+        name: task.name.clone(),
+        size: data.as_ref().map_or(0, |d| d.size),
+        mode: task.mode.clone(),
+        overlap: task.overlap.unwrap_or(0),
+        bug_tracker: task.bug_tracker.clone(),
+        created: xml_date(task.created_date, tz),
+        updated: xml_date(task.updated_date, tz),
+        start_frame: start,
+        stop_frame: data.as_ref().map_or(0, |d| d.stop_frame),
+        frame_filter: data
+            .as_ref()
+            .map(|d| d.frame_filter.clone())
+            .unwrap_or_default(),
+        z_order: task.z_order,
+        labels: labels.values().cloned().collect(),
+        segments: jobs
+            .iter()
+            .map(|j| SegmentMeta {
+                id: j.segment_id,
+                start: j.start_frame,
+                stop: j.stop_frame,
+                url: format!("{origin}/?id={}", j.id),
+            })
+            .collect(),
+        owner,
+        assignee,
+        dumped: xml_date(ferrocat_store::now(), tz),
+    };
+    let doc = core.annotations().task_document(task_id).await?;
+    Ok((meta, frames, doc, labels))
+}
+
+/// Objects per task frame: standalone shapes, then the shapes of tracks (interpolated,
+/// outside frames skipped, §9.8), then tags; labels and attributes by name.
+///
+/// A track runs at most to the end of the job that holds its last keyframe: an annotator
+/// sees only the job's frames, so a track that a job boundary cut (the task's segments
+/// do not overlap) must not go on into the next job, where that job's part of the same
+/// object is another track.
+fn per_frame_objects(
+    doc: &LabeledData,
+    labels: &Labels,
+    size: i64,
+    jobs: &[(i64, i64)],
+) -> BTreeMap<i64, FrameObjects> {
+    let label_name = |id: i64| labels.get(&id).map(|l| l.name.clone()).unwrap_or_default();
+    let attr_names = |label: i64, values: &[ferrocat_wire::annotations::AttributeValue]| {
+        let specs = labels
+            .get(&label)
+            .map(|l| l.attributes.as_slice())
+            .unwrap_or(&[]);
+        values
+            .iter()
+            .filter_map(|v| {
+                specs
+                    .iter()
+                    .find(|a| a.id == v.spec_id)
+                    .map(|a| (a.name.clone(), v.value.clone()))
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut out: BTreeMap<i64, FrameObjects> = BTreeMap::new();
+    for s in &doc.shapes {
+        out.entry(s.frame).or_default().shapes.push(OutShape {
+            kind: s.kind,
+            label: label_name(s.label_id),
+            occluded: s.occluded,
+            z_order: s.z_order,
+            points: s.points.clone(),
+            group: s.group.unwrap_or(0),
+            attributes: attr_names(s.label_id, &s.attributes),
+        });
+    }
+    for t in &doc.tracks {
+        let immutable = attr_names(t.label_id, &t.attributes);
+        let last = t.shapes.iter().map(|k| k.frame).max().unwrap_or(0);
+        let end = jobs
+            .iter()
+            .filter(|(a, b)| *a <= last && last <= *b)
+            .map(|(_, b)| b + 1)
+            .max()
+            .unwrap_or(size)
+            .min(size);
+        for f in interpolate(t, end) {
+            let k = f.shape;
+            if k.outside || k.frame >= size {
+                continue;
+            }
+            let mut attributes = attr_names(t.label_id, &k.attributes);
+            attributes.extend(immutable.iter().cloned());
+            out.entry(k.frame).or_default().shapes.push(OutShape {
+                kind: k.kind,
+                label: label_name(t.label_id),
+                occluded: k.occluded,
+                z_order: k.z_order,
+                points: k.points,
+                group: t.group.unwrap_or(0),
+                attributes,
+            });
+        }
+    }
+    for t in &doc.tags {
+        out.entry(t.frame).or_default().tags.push(OutTag {
+            label: label_name(t.label_id),
+            group: t.group.unwrap_or(0),
+            attributes: attr_names(t.label_id, &t.attributes),
+        });
+    }
+    out
+}
