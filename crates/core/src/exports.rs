@@ -14,8 +14,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use ferrocat_formats::{
-    AttrMeta, Exporter, FrameMeta, FrameObjects, LabelMeta, Lookup, OutShape, OutTag, Person,
-    SegmentMeta, TaskMeta,
+    AttrMeta, Exporter, FrameMeta, FrameObjects, LabelMeta, Lookup, OutShape, OutTag, OutTrack,
+    OutTrackShape, Person, SegmentMeta, TaskMeta,
 };
 use ferrocat_store::queue::QueueItem;
 use ferrocat_wire::annotations::LabeledData;
@@ -196,6 +196,17 @@ pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), Strin
                 .map_err(|e| e.to_string())?;
                 w.flush().map_err(|e| e.to_string())?;
             }
+            Exporter::CvatVideo => {
+                zip.start_file("annotations.xml", opts)
+                    .map_err(|e| e.to_string())?;
+                let ranges: Vec<(i64, i64)> =
+                    meta.segments.iter().map(|s| (s.start, s.stop)).collect();
+                let tracks = video_tracks(&doc, &labels, &frames, meta.size, &ranges);
+                let mut w = std::io::BufWriter::new(&mut zip);
+                ferrocat_formats::cvat_video::write_xml(&mut w, &meta, tracks)
+                    .map_err(|e| e.to_string())?;
+                w.flush().map_err(|e| e.to_string())?;
+            }
         }
         zip.finish().map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, &out).map_err(|e| e.to_string())?;
@@ -353,15 +364,7 @@ fn per_frame_objects(
     }
     for t in &doc.tracks {
         let immutable = attr_names(t.label_id, &t.attributes);
-        let last = t.shapes.iter().map(|k| k.frame).max().unwrap_or(0);
-        let end = jobs
-            .iter()
-            .filter(|(a, b)| *a <= last && last <= *b)
-            .map(|(_, b)| b + 1)
-            .max()
-            .unwrap_or(size)
-            .min(size);
-        for f in interpolate(t, end) {
+        for f in interpolate(t, track_end(t, size, jobs)) {
             let k = f.shape;
             if k.outside || k.frame >= size {
                 continue;
@@ -384,6 +387,112 @@ fn per_frame_objects(
             label: label_name(t.label_id),
             group: t.group.unwrap_or(0),
             attributes: attr_names(t.label_id, &t.attributes),
+        });
+    }
+    out
+}
+
+/// Names of the attribute values of an object of `label`.
+fn attr_names(
+    labels: &Labels,
+    label: i64,
+    values: &[ferrocat_wire::annotations::AttributeValue],
+) -> Vec<(String, String)> {
+    let specs = labels
+        .get(&label)
+        .map(|l| l.attributes.as_slice())
+        .unwrap_or(&[]);
+    values
+        .iter()
+        .filter_map(|v| {
+            specs
+                .iter()
+                .find(|a| a.id == v.spec_id)
+                .map(|a| (a.name.clone(), v.value.clone()))
+        })
+        .collect()
+}
+
+/// Where a track ends: the end of the job that holds its last keyframe (see
+/// [`per_frame_objects`]), at most the task's end.
+fn track_end(t: &ferrocat_wire::annotations::Track, size: i64, jobs: &[(i64, i64)]) -> i64 {
+    let last = t.shapes.iter().map(|k| k.frame).max().unwrap_or(0);
+    jobs.iter()
+        .filter(|(a, b)| *a <= last && last <= *b)
+        .map(|(_, b)| b + 1)
+        .max()
+        .unwrap_or(size)
+        .min(size)
+}
+
+/// "CVAT for video" tracks: each track with every frame from its first keyframe to its
+/// end (outside keyframes included, as the format says where the object leaves), then a
+/// two-element track per standalone shape (§10.6). Frames are absolute.
+fn video_tracks(
+    doc: &LabeledData,
+    labels: &Labels,
+    frames: &[FrameMeta],
+    size: i64,
+    jobs: &[(i64, i64)],
+) -> Vec<OutTrack> {
+    let abs = |k: i64| {
+        frames
+            .get(usize::try_from(k).unwrap_or(usize::MAX))
+            .map_or(k, |f| f.abs)
+    };
+    let step = if frames.len() > 1 {
+        frames[1].abs - frames[0].abs
+    } else {
+        1
+    };
+    let label_name = |id: i64| labels.get(&id).map(|l| l.name.clone()).unwrap_or_default();
+    let mut out = Vec::new();
+    for t in &doc.tracks {
+        let immutable = attr_names(labels, t.label_id, &t.attributes);
+        let shapes = interpolate(t, track_end(t, size, jobs))
+            .into_iter()
+            .filter(|f| f.shape.frame < size)
+            .map(|f| {
+                let mut attributes = attr_names(labels, t.label_id, &f.shape.attributes);
+                attributes.extend(immutable.iter().cloned());
+                OutTrackShape {
+                    frame: abs(f.shape.frame),
+                    kind: f.shape.kind,
+                    outside: f.shape.outside,
+                    occluded: f.shape.occluded,
+                    keyframe: f.keyframe,
+                    z_order: f.shape.z_order,
+                    points: f.shape.points,
+                    attributes,
+                }
+            })
+            .collect();
+        out.push(OutTrack {
+            label: label_name(t.label_id),
+            group: t.group.unwrap_or(0),
+            shapes,
+        });
+    }
+    for s in &doc.shapes {
+        let shape = OutTrackShape {
+            frame: abs(s.frame),
+            kind: s.kind,
+            outside: false,
+            occluded: s.occluded,
+            keyframe: true,
+            z_order: s.z_order,
+            points: s.points.clone(),
+            attributes: attr_names(labels, s.label_id, &s.attributes),
+        };
+        let gone = OutTrackShape {
+            frame: shape.frame + step,
+            outside: true,
+            ..shape.clone()
+        };
+        out.push(OutTrack {
+            label: label_name(s.label_id),
+            group: s.group.unwrap_or(0),
+            shapes: vec![shape, gone],
         });
     }
     out

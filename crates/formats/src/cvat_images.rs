@@ -11,7 +11,7 @@ fn py_bool(b: bool) -> &'static str {
     if b { "True" } else { "False" }
 }
 
-fn write_meta(w: &mut impl Write, t: &TaskMeta) -> io::Result<()> {
+pub(crate) fn write_meta(w: &mut impl Write, t: &TaskMeta) -> io::Result<()> {
     writeln!(w, "  <meta>")?;
     writeln!(w, "    <task>")?;
     writeln!(w, "      <id>{}</id>", t.id)?;
@@ -86,7 +86,7 @@ fn write_meta(w: &mut impl Write, t: &TaskMeta) -> io::Result<()> {
     writeln!(w, "  </meta>")
 }
 
-fn element(kind: ShapeType) -> &'static str {
+pub(crate) fn element(kind: ShapeType) -> &'static str {
     match kind {
         ShapeType::Rectangle => "box",
         ShapeType::Polygon => "polygon",
@@ -101,6 +101,37 @@ const CUBOID_NAMES: [&str; 16] = [
     "xtr2", "ytr2", "xbr2", "ybr2",
 ];
 
+/// The geometry attributes of a shape element (§10.5), each with a leading space.
+pub(crate) fn write_geometry(
+    w: &mut impl Write,
+    kind: ShapeType,
+    points: &[f64],
+) -> io::Result<()> {
+    match kind {
+        ShapeType::Rectangle if points.len() == 4 => {
+            let p = points;
+            write!(
+                w,
+                " xtl=\"{:.2}\" ytl=\"{:.2}\" xbr=\"{:.2}\" ybr=\"{:.2}\"",
+                p[0], p[1], p[2], p[3]
+            )?;
+        }
+        ShapeType::Cuboid if points.len() == 16 => {
+            for (name, v) in CUBOID_NAMES.iter().zip(points) {
+                write!(w, " {name}=\"{v:.2}\"")?;
+            }
+        }
+        _ => {
+            let pts: Vec<String> = points
+                .chunks_exact(2)
+                .map(|c| format!("{:.2},{:.2}", c[0], c[1]))
+                .collect();
+            write!(w, " points=\"{}\"", pts.join(";"))?;
+        }
+    }
+    Ok(())
+}
+
 fn write_shape(w: &mut impl Write, s: &OutShape, z_order: bool) -> io::Result<()> {
     let el = element(s.kind);
     write!(
@@ -109,29 +140,7 @@ fn write_shape(w: &mut impl Write, s: &OutShape, z_order: bool) -> io::Result<()
         esc(&s.label),
         u8::from(s.occluded)
     )?;
-    match s.kind {
-        ShapeType::Rectangle if s.points.len() == 4 => {
-            let p = &s.points;
-            write!(
-                w,
-                " xtl=\"{:.2}\" ytl=\"{:.2}\" xbr=\"{:.2}\" ybr=\"{:.2}\"",
-                p[0], p[1], p[2], p[3]
-            )?;
-        }
-        ShapeType::Cuboid if s.points.len() == 16 => {
-            for (name, v) in CUBOID_NAMES.iter().zip(&s.points) {
-                write!(w, " {name}=\"{v:.2}\"")?;
-            }
-        }
-        _ => {
-            let pts: Vec<String> = s
-                .points
-                .chunks_exact(2)
-                .map(|c| format!("{:.2},{:.2}", c[0], c[1]))
-                .collect();
-            write!(w, " points=\"{}\"", pts.join(";"))?;
-        }
-    }
+    write_geometry(w, s.kind, &s.points)?;
     if z_order {
         write!(w, " z_order=\"{}\"", s.z_order)?;
     }

@@ -7,6 +7,7 @@
 //! database and writes its file while the objects are produced.
 
 pub mod cvat_images;
+pub mod cvat_video;
 
 use serde::Serialize;
 
@@ -48,7 +49,7 @@ pub const IMPORTERS: [FormatInfo; 8] = [
 /// Exporters in CVAT's order; `enabled` says which ferrocat implements.
 pub const EXPORTERS: [FormatInfo; 10] = [
     f("COCO 1.0", "ZIP", "1.0", false),
-    f("CVAT for video 1.1", "ZIP", "1.1", false),
+    f("CVAT for video 1.1", "ZIP", "1.1", true),
     f("CVAT for images 1.1", "ZIP", "1.1", true),
     f("Datumaro 1.0", "ZIP", "1.0", false),
     f("LabelMe 3.0", "ZIP", "3.0", false),
@@ -63,6 +64,7 @@ pub const EXPORTERS: [FormatInfo; 10] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exporter {
     CvatImages,
+    CvatVideo,
 }
 
 /// What a format name means for an export.
@@ -79,6 +81,7 @@ pub fn exporter(name: &str) -> Lookup<Exporter> {
         Some(f) if !f.enabled => Lookup::Disabled,
         Some(f) => match f.name {
             "CVAT for images 1.1" => Lookup::Ready(Exporter::CvatImages),
+            "CVAT for video 1.1" => Lookup::Ready(Exporter::CvatVideo),
             _ => Lookup::Disabled,
         },
     }
@@ -169,6 +172,27 @@ pub struct OutTag {
 pub struct FrameObjects {
     pub shapes: Vec<OutShape>,
     pub tags: Vec<OutTag>,
+}
+
+/// One element of a track in "CVAT for video": a keyframe or an interpolated shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutTrackShape {
+    /// Absolute frame number.
+    pub frame: i64,
+    pub kind: ferrocat_wire::annotations::ShapeType,
+    pub outside: bool,
+    pub occluded: bool,
+    pub keyframe: bool,
+    pub z_order: i64,
+    pub points: Vec<f64>,
+    pub attributes: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutTrack {
+    pub label: String,
+    pub group: i64,
+    pub shapes: Vec<OutTrackShape>,
 }
 
 /// Text escaped for XML content and attribute values.

@@ -20,6 +20,7 @@ db_tests!(
     concurrent_creates_are_serialized,
     big_job_put_and_get,
     export_cvat_for_images,
+    export_cvat_for_video,
     if_match_and_idempotency_key,
     permissions_by_job,
     property_put_get_round_trip,
@@ -1347,6 +1348,72 @@ async fn export_cvat_for_images(app: TestApp) {
             .await;
     }
     assert_eq!(app.get(&url(""), &stranger).await.status, 403);
+}
+
+/// "CVAT for video 1.1": tracks frame by frame, standalone shapes as two-element tracks.
+async fn export_cvat_for_video(app: TestApp) {
+    let t = app.admin_token.clone();
+    let (task, _) = annotated_task(&app, &t, json!({})).await;
+    let tid = task["id"].as_i64().unwrap();
+    let i = ids(&task);
+    let doc = json!({"version": 0, "tags": [{"frame": 0, "label_id": i.sky, "group": 0, "attributes": []}],
+        "shapes": [rect(6, i.sky, [1.0, 2.0, 3.0, 4.0], json!([]))],
+        "tracks": [{"frame": 0, "label_id": i.car, "group": 2, "attributes": [{"spec_id": i.model, "value": "Benz"}], "shapes": [
+            {"type": "rectangle", "occluded": false, "points": [10.0, 10.0, 50.0, 50.0], "frame": 0, "outside": false,
+             "attributes": [{"spec_id": i.color, "value": "black"}]},
+            {"type": "rectangle", "occluded": false, "points": [12.0, 10.0, 52.0, 50.0], "frame": 2, "outside": false, "attributes": []},
+            {"type": "rectangle", "occluded": false, "points": [12.0, 10.0, 52.0, 50.0], "frame": 4, "outside": true, "attributes": []}]}]});
+    let r = send(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/tasks/{tid}/annotations"),
+        &t,
+        Some(doc),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let url = format!("/api/v1/tasks/{tid}/annotations?format=CVAT%20for%20video%201.1");
+    assert_eq!(app.get(&url, &t).await.status, 202);
+    let mut ready = false;
+    for _ in 0..300 {
+        match app.get(&url, &t).await.status.as_u16() {
+            201 => {
+                ready = true;
+                break;
+            }
+            202 => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            s => panic!("unexpected {s}"),
+        }
+    }
+    assert!(ready);
+    let r = app
+        .client
+        .get(app.url(&format!("{url}&action=download")))
+        .header("Authorization", format!("Token {t}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let files = crate::media::unzip(&r.bytes().await.unwrap());
+    let xml = String::from_utf8(files[0].1.clone()).unwrap();
+    assert!(xml.contains(r#"  <track id="0" label="car" group_id="2">
+    <box frame="0" outside="0" occluded="0" keyframe="1" xtl="10.00" ytl="10.00" xbr="50.00" ybr="50.00">
+      <attribute name="color">black</attribute>
+      <attribute name="model">Benz</attribute>
+    </box>
+    <box frame="1" outside="0" occluded="0" keyframe="0" xtl="11.00" ytl="10.00" xbr="51.00" ybr="50.00">
+      <attribute name="color">black</attribute>
+      <attribute name="model">Benz</attribute>
+    </box>"#), "{xml}");
+    assert!(xml.contains(r#"<box frame="4" outside="1" occluded="0" keyframe="1" xtl="12.00""#));
+    assert_eq!(xml.matches("<box frame=").count(), 5 + 2);
+    assert!(xml.contains(r#"  <track id="1" label="sky">
+    <box frame="6" outside="0" occluded="0" keyframe="1" xtl="1.00" ytl="2.00" xbr="3.00" ybr="4.00">
+    </box>
+    <box frame="7" outside="1" occluded="0" keyframe="1" xtl="1.00" ytl="2.00" xbr="3.00" ybr="4.00">
+    </box>
+  </track>"#), "{xml}");
+    assert!(!xml.contains("<tag"), "tags are not written in this format");
 }
 
 async fn write_with(
