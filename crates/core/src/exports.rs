@@ -484,15 +484,20 @@ fn video_tracks(
             points: s.points.clone(),
             attributes: attr_names(labels, s.label_id, &s.attributes),
         };
-        let gone = OutTrackShape {
-            frame: shape.frame + step,
-            outside: true,
-            ..shape.clone()
-        };
+        // the copy that ends the track, unless the shape is on the last frame
+        let last_abs = frames.last().map_or(i64::MAX, |f| f.abs);
+        let mut shapes = vec![shape.clone()];
+        if shape.frame + step <= last_abs {
+            shapes.push(OutTrackShape {
+                frame: shape.frame + step,
+                outside: true,
+                ..shape
+            });
+        }
         out.push(OutTrack {
             label: label_name(s.label_id),
             group: s.group.unwrap_or(0),
-            shapes: vec![shape, gone],
+            shapes,
         });
     }
     out

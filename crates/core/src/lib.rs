@@ -16,6 +16,7 @@ pub mod annotations;
 pub mod auth;
 pub mod error;
 pub mod exports;
+pub mod imports;
 pub mod passwords;
 pub mod permissions;
 pub mod processing;
@@ -150,6 +151,10 @@ impl Core {
 
     pub fn exports(&self) -> exports::ExportService<'_> {
         exports::ExportService { core: self }
+    }
+
+    pub fn imports(&self) -> imports::ImportService<'_> {
+        imports::ImportService { core: self }
     }
 
     pub fn server(&self) -> server::ServerService<'_> {

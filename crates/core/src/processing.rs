@@ -114,17 +114,21 @@ async fn run_item(core: &Core, item: QueueItem) {
     let task_id = payload["task_id"].as_i64().unwrap_or(0);
     let data_id = payload["data_id"].as_i64().unwrap_or(0);
     let db = core.db();
-    if item.kind == crate::exports::KIND {
-        let outcome = crate::exports::run(core, &item).await;
+    if item.kind == crate::exports::KIND || item.kind == crate::imports::KIND {
+        let outcome = if item.kind == crate::exports::KIND {
+            crate::exports::run(core, &item).await
+        } else {
+            crate::imports::run(core, &item).await
+        };
         let (failed, msg) = match &outcome {
             Ok(()) => (false, String::new()),
             Err(m) => {
-                tracing::warn!(error = %m, "export failed");
+                tracing::warn!(error = %m, kind = %item.kind, "export or import failed");
                 (true, m.clone())
             }
         };
         if let Err(e) = db.queue_done(item.id, failed, &msg).await {
-            tracing::warn!(error = %e, "could not record the end of an export");
+            tracing::warn!(error = %e, "could not record the end of an export or import");
         }
         return;
     }

@@ -7,6 +7,7 @@
 //! database and writes its file while the objects are produced.
 
 pub mod cvat_images;
+pub mod cvat_import;
 pub mod cvat_video;
 
 use serde::Serialize;
@@ -37,7 +38,7 @@ const fn f(
 /// Importers in CVAT's order; `enabled` says which ferrocat implements.
 pub const IMPORTERS: [FormatInfo; 8] = [
     f("COCO 1.0", "JSON, ZIP", "1.0", false),
-    f("CVAT 1.1", "XML, ZIP", "1.1", false),
+    f("CVAT 1.1", "XML, ZIP", "1.1", true),
     f("LabelMe 3.0", "ZIP", "3.0", false),
     f("Segmentation mask 1.1", "ZIP", "1.1", false),
     f("MOT 1.1", "ZIP", "1.1", false),

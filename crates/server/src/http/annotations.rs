@@ -48,15 +48,53 @@ fn document(doc: &LabeledData) -> ApiResult<Response> {
     Ok(json_response(StatusCode::OK, body, Some(doc.version)))
 }
 
-/// `PUT ?format=F` is an import (§10.3); no importer is enabled yet.
-fn reject_import(uri: &axum::http::Uri) -> ApiResult<()> {
-    if let Some(f) = QueryPairs::parse(uri.query()).get("format") {
-        return match ferrocat_formats::IMPORTERS.iter().find(|i| i.name == f) {
-            None => Err(ApiError::Bare(vec![format!("Unknown input format '{f}'")])),
-            Some(_) => Err(ApiError::Disabled),
-        };
+/// `PUT ?format=F` is an import (§10.3): the multipart `annotation_file` (optional after
+/// the first request; an empty or non-multipart body is accepted and ignored).
+async fn import(
+    st: &AppState,
+    me: &AuthUser,
+    target: ferrocat_core::imports::Target,
+    format: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    use ferrocat_core::imports::ImportAnswer;
+    let file = annotation_file(headers, body).await?;
+    let answer = st
+        .core
+        .imports()
+        .request(&me.actor, target, format, file)
+        .await?;
+    Ok(match answer {
+        ImportAnswer::Accepted => crate::http::tasks::empty(StatusCode::ACCEPTED),
+        ImportAnswer::Done => crate::http::tasks::empty(StatusCode::CREATED),
+        ImportAnswer::Failed(msg) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::Value::String(msg)),
+        )
+            .into_response(),
+    })
+}
+
+/// The `annotation_file` part of a multipart body, if there is one. A body that is not
+/// multipart, or that breaks off, holds no file (clients re-send empty bodies while an
+/// import runs; the first request without a file is answered with a field error).
+async fn annotation_file(headers: &HeaderMap, body: Bytes) -> ApiResult<Option<Vec<u8>>> {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Ok(boundary) = multer::parse_boundary(ctype) else {
+        return Ok(None);
+    };
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut mp = multer::Multipart::new(stream, boundary);
+    while let Ok(Some(field)) = mp.next_field().await {
+        if field.name() == Some("annotation_file") {
+            return Ok(field.bytes().await.ok().map(|b| b.to_vec()));
+        }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// `If-Match`: `"7"`, `W/"7"` or `7`; `*` means no condition.
@@ -192,7 +230,17 @@ pub async fn job_put(
     body: Bytes,
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
-    reject_import(&uri)?;
+    if let Some(f) = QueryPairs::parse(uri.query()).get("format") {
+        return import(
+            &st,
+            &me,
+            ferrocat_core::imports::Target::Job(id),
+            f,
+            &headers,
+            body,
+        )
+        .await;
+    }
     write(
         &st,
         &me,
@@ -293,7 +341,17 @@ pub async fn task_put(
     body: Bytes,
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
-    reject_import(&uri)?;
+    if let Some(f) = QueryPairs::parse(uri.query()).get("format") {
+        return import(
+            &st,
+            &me,
+            ferrocat_core::imports::Target::Task(id),
+            f,
+            &headers,
+            body,
+        )
+        .await;
+    }
     write(
         &st,
         &me,

@@ -21,6 +21,7 @@ db_tests!(
     big_job_put_and_get,
     export_cvat_for_images,
     export_cvat_for_video,
+    import_cvat,
     if_match_and_idempotency_key,
     permissions_by_job,
     property_put_get_round_trip,
@@ -1221,7 +1222,7 @@ async fn export_cvat_for_images(app: TestApp) {
     let r = send(
         &app,
         Method::PUT,
-        &format!("/api/v1/jobs/{}/annotations?format=CVAT%201.1", jobs[0]),
+        &format!("/api/v1/jobs/{}/annotations?format=COCO%201.0", jobs[0]),
         &t,
         Some(json!({})),
     )
@@ -1414,6 +1415,277 @@ async fn export_cvat_for_video(app: TestApp) {
     </box>
   </track>"#), "{xml}");
     assert!(!xml.contains("<tag"), "tags are not written in this format");
+}
+
+/// Exports a task in `format` and returns `annotations.xml`.
+async fn export_xml(app: &TestApp, tid: i64, format: &str, t: &str) -> String {
+    let url = format!(
+        "/api/v1/tasks/{tid}/annotations?format={}",
+        format.replace(' ', "%20")
+    );
+    for _ in 0..300 {
+        match app.get(&url, t).await.status.as_u16() {
+            201 => {
+                let r = app
+                    .client
+                    .get(app.url(&format!("{url}&action=download")))
+                    .header("Authorization", format!("Token {t}"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                let files = crate::media::unzip(&r.bytes().await.unwrap());
+                return String::from_utf8(files[0].1.clone()).unwrap();
+            }
+            202 => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            s => panic!("export answered {s}"),
+        }
+    }
+    panic!("export did not finish")
+}
+
+/// Sends an import and polls it to the end: (status, body) of the last answer.
+async fn import_file(
+    app: &TestApp,
+    path: &str,
+    t: &str,
+    file: Vec<u8>,
+    name: &str,
+) -> (u16, Value) {
+    let send_part = |bytes: Option<Vec<u8>>| {
+        let mut form = reqwest::multipart::Form::new();
+        if let Some(b) = bytes {
+            form = form.part(
+                "annotation_file",
+                reqwest::multipart::Part::bytes(b).file_name(name.to_string()),
+            );
+        }
+        app.client
+            .put(app.url(path))
+            .header("Authorization", format!("Token {t}"))
+            .multipart(form)
+            .send()
+    };
+    let r = TestApp::read(send_part(Some(file)).await.unwrap()).await;
+    if r.status != 202 {
+        return (r.status.as_u16(), r.body);
+    }
+    for _ in 0..300 {
+        let r = TestApp::read(send_part(None).await.unwrap()).await;
+        if r.status != 202 {
+            return (r.status.as_u16(), r.body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("import did not finish")
+}
+
+fn images_part(xml: &str) -> &str {
+    &xml[xml.find("  <image ").unwrap_or(xml.len())..]
+}
+
+/// "CVAT 1.1" import (§10.3, §10.7): what we export comes back the same; tracks from
+/// "CVAT for video"; bad files fail with a message and change nothing.
+async fn import_cvat(app: TestApp) {
+    let t = app.admin_token.clone();
+    let (a, _) = annotated_task(&app, &t, json!({})).await;
+    let (b, b_jobs) = annotated_task(&app, &t, json!({"segment_size": 4})).await;
+    let (ta, tb) = (a["id"].as_i64().unwrap(), b["id"].as_i64().unwrap());
+    let i = ids(&a);
+    let doc = json!({"version": 0,
+        "tags": [{"frame": 2, "label_id": i.car, "group": 0, "attributes": [{"spec_id": i.model, "value": "Benz"}]}],
+        "shapes": [rect(0, i.car, [1.25, 2.5, 30.0, 40.0], json!([{"spec_id": i.model, "value": "Audi & <Co>"}, {"spec_id": i.color, "value": "gray"}])),
+            {"type": "polygon", "occluded": true, "z_order": 0, "points": [1.0, 2.0, 3.0, 4.0, 5.0, 1.0], "frame": 5, "label_id": i.person, "group": 3, "attributes": []},
+            {"type": "polyline", "occluded": false, "z_order": 0, "points": [1.0, 1.0, 7.5, 7.5], "frame": 6, "label_id": i.sky, "group": 0, "attributes": []},
+            {"type": "points", "occluded": false, "z_order": 0, "points": [4.0, 4.0], "frame": 7, "label_id": i.person, "group": 0, "attributes": [{"spec_id": i.age, "value": "7"}]},
+            {"type": "cuboid", "occluded": false, "z_order": 0, "points": (0..16).map(|n| n as f64).collect::<Vec<_>>(), "frame": 3, "label_id": i.car, "group": 0, "attributes": []}],
+        "tracks": [{"frame": 1, "label_id": i.sky, "group": 0, "attributes": [], "shapes": [
+            {"type": "rectangle", "occluded": false, "points": [0.0, 0.0, 10.0, 10.0], "frame": 1, "outside": false, "attributes": []},
+            {"type": "rectangle", "occluded": false, "points": [30.0, 0.0, 40.0, 10.0], "frame": 3, "outside": false, "attributes": []},
+            {"type": "rectangle", "occluded": false, "points": [30.0, 0.0, 40.0, 10.0], "frame": 6, "outside": true, "attributes": []}]}]});
+    let r = send(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/tasks/{ta}/annotations"),
+        &t,
+        Some(doc),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // images format: export A, import into B (segments differ), export B: the same
+    let xml_a = export_xml(&app, ta, "CVAT for images 1.1", &t).await;
+    let zip_a = crate::media::zip(&[("nested/annotations.xml", xml_a.clone().into_bytes())]);
+    let (status, body) = import_file(
+        &app,
+        &format!("/api/v1/tasks/{tb}/annotations?format=CVAT%201.1"),
+        &t,
+        zip_a,
+        "a.zip",
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let xml_b = export_xml(&app, tb, "CVAT for images 1.1", &t).await;
+    assert_eq!(images_part(&xml_b), images_part(&xml_a));
+    let got = task_annotations(&app, tb, &t).await;
+    assert_eq!(
+        got["shapes"].as_array().unwrap().len(),
+        5 + 5,
+        "the track came back as its 5 visible frames"
+    );
+    assert!(
+        got["shapes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["attributes"][0]["value"] == "Audi & <Co>")
+    );
+    // video format: the track comes back as a track with its keyframes
+    let xml_v = export_xml(&app, ta, "CVAT for video 1.1", &t).await;
+    let (status, body) = import_file(
+        &app,
+        &format!("/api/v1/tasks/{tb}/annotations?format=CVAT%201.1"),
+        &t,
+        xml_v.into_bytes(),
+        "v.xml",
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let got = task_annotations(&app, tb, &t).await;
+    let track_frames: Vec<Vec<i64>> = got["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            t["shapes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["frame"].as_i64().unwrap())
+                .collect()
+        })
+        .collect();
+    // tracks are cut at B's job boundary 3|4: the sky track (keys 1, 3, outside 6) into
+    // [1, 3] and [4, 6]; each standalone shape became a two-keyframe track (the last
+    // frame's one keyframe), the cuboid's on frames 3|4 cut in two
+    assert_eq!(
+        track_frames,
+        vec![
+            vec![1, 3],
+            vec![0, 1],
+            vec![3],
+            vec![4, 6],
+            vec![4],
+            vec![5, 6],
+            vec![6, 7],
+            vec![7]
+        ]
+    );
+    let before = task_annotations(&app, tb, &t).await;
+    // bad files fail with a message and change nothing
+    let bad: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("broken.xml", b"<annotations><image id=\"0\"><box label=".to_vec(), "malformed XML"),
+        ("label.xml", br#"<annotations><image id="0"><tag label="unicorn"></tag></image></annotations>"#.to_vec(), "Label 'unicorn' is not registered for this task"),
+        ("frame.xml", br#"<annotations><image id="99"><tag label="sky"></tag></image></annotations>"#.to_vec(), "Unknown frame 99"),
+        ("bomb.xml", br#"<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "xxxxxxxxxx"><!ENTITY y "&x;&x;&x;&x;&x;">]><annotations><image id="0"><tag label="sky"><attribute name="n">&y;</attribute></tag></image></annotations>"#.to_vec(), "entity"),
+        ("json.json", b"{}".to_vec(), "no <annotations>"),
+        ("empty.zip", crate::media::zip(&[("readme.txt", b"hi".to_vec())]), "no .xml"),
+        ("huge.xml", br#"<annotations><image id="0"><box label="sky" occluded="0" xtl="0" ytl="0" xbr="1e300" ybr="1"></box></image></annotations>"#.to_vec(), "not a usable number"),
+    ];
+    for (name, bytes, msg) in bad {
+        let (status, body) = import_file(
+            &app,
+            &format!("/api/v1/tasks/{tb}/annotations?format=CVAT%201.1"),
+            &t,
+            bytes,
+            name,
+        )
+        .await;
+        assert_eq!(status, 500, "{name}: {body}");
+        assert!(body.as_str().unwrap().contains(msg), "{name}: {body}");
+        assert_eq!(
+            task_annotations(&app, tb, &t).await,
+            before,
+            "{name} changed nothing"
+        );
+    }
+    // protocol errors
+    let (status, body) = import_file(
+        &app,
+        &format!("/api/v1/tasks/{tb}/annotations?format=CVAT%201.1"),
+        &t,
+        vec![],
+        "e.xml",
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"annotation_file": ["No file was submitted."]}))
+    );
+    let (status, body) = import_file(
+        &app,
+        &format!("/api/v1/tasks/{tb}/annotations?format=Nope"),
+        &t,
+        b"x".to_vec(),
+        "x",
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (400, json!(["Unknown input format 'Nope'"]))
+    );
+    let (status, _) = import_file(
+        &app,
+        &format!("/api/v1/tasks/{tb}/annotations?format=COCO%201.0"),
+        &t,
+        b"x".to_vec(),
+        "x",
+    )
+    .await;
+    assert_eq!(status, 405);
+    // a job import keeps only the job's frames and leaves the other job alone
+    let (status, body) = import_file(
+        &app,
+        &format!("/api/v1/jobs/{}/annotations?format=CVAT%201.1", b_jobs[1]),
+        &t,
+        xml_a.clone().into_bytes(),
+        "a.xml",
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let second = app
+        .get(&format!("/api/v1/jobs/{}/annotations", b_jobs[1]), &t)
+        .await
+        .body;
+    assert!(
+        second["shapes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| (4..=7).contains(&s["frame"].as_i64().unwrap()))
+    );
+    assert_eq!(
+        second["shapes"].as_array().unwrap().len(),
+        3 + 2,
+        "polygon, polyline, points and the track's frames 4 and 5"
+    );
+    let first = app
+        .get(&format!("/api/v1/jobs/{}/annotations", b_jobs[0]), &t)
+        .await
+        .body;
+    assert_eq!(first["tracks"], before_tracks_of(&before, 0, 3));
+}
+
+/// The tracks of a merged document that start inside `[a, b]`.
+fn before_tracks_of(doc: &Value, a: i64, b: i64) -> Value {
+    Value::Array(
+        doc["tracks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| (a..=b).contains(&t["frame"].as_i64().unwrap()))
+            .cloned()
+            .collect(),
+    )
 }
 
 async fn write_with(

@@ -1,0 +1,327 @@
+//! Annotation imports (api-v1 §10.3, §10.4): `PUT /tasks/{id}/annotations?format=F` and
+//! `PUT /jobs/{id}/annotations?format=F` with a multipart `annotation_file`.
+//!
+//! An import is a queue item keyed by target and user (`task/7/import/3`): the first
+//! request stores the file and queues the work (202), later ones answer 202 while it
+//! runs, 201 once it is done, 500 with the message when it failed (the state is then
+//! cleared). The file's objects replace the target's annotations through the same write
+//! path as the JSON API, in one transaction: a failed import changes nothing.
+
+use std::collections::HashMap;
+
+use ferrocat_formats::cvat_import::{self, Imported};
+use ferrocat_store::queue::QueueItem;
+use ferrocat_wire::annotations::{AttributeValue, LabeledData, Shape, Tag, Track, TrackedShape};
+use serde_json::{Value, json};
+
+use crate::Core;
+use crate::annotations::{Action, WriteRequest};
+use crate::error::{Error, Result};
+use crate::permissions::{Actor, Perm};
+
+/// Queue item kind of imports.
+pub const KIND: &str = "import";
+
+/// What an import is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Task(i64),
+    Job(i64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImportAnswer {
+    /// 202: queued or running.
+    Accepted,
+    /// 201: done.
+    Done,
+    /// 500 with this message.
+    Failed(String),
+}
+
+pub struct ImportService<'a> {
+    pub(crate) core: &'a Core,
+}
+
+/// An importer ferrocat implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Importer {
+    Cvat,
+}
+
+fn importer(name: &str) -> Result<Importer> {
+    match ferrocat_formats::IMPORTERS.iter().find(|f| f.name == name) {
+        None => Err(Error::Bare(vec![format!("Unknown input format '{name}'")])),
+        Some(f) if !f.enabled => Err(Error::Disabled),
+        Some(f) => match f.name {
+            "CVAT 1.1" => Ok(Importer::Cvat),
+            _ => Err(Error::Disabled),
+        },
+    }
+}
+
+impl ImportService<'_> {
+    /// One request of the §10.3 protocol. `file` is the uploaded `annotation_file`, if
+    /// any (needed only to start an import).
+    pub async fn request(
+        &self,
+        actor: &Actor,
+        target: Target,
+        format: &str,
+        file: Option<Vec<u8>>,
+    ) -> Result<ImportAnswer> {
+        match target {
+            Target::Task(id) => {
+                self.core.tasks().authorized_change(actor, id).await?;
+            }
+            Target::Job(id) => {
+                let (_, facts) = self.core.tasks().job_facts(id).await?;
+                self.core.check(actor, Perm::JobChange(&facts))?;
+            }
+        }
+        importer(format)?;
+        let db = self.core.db();
+        let (kind, id) = match target {
+            Target::Task(id) => ("task", id),
+            Target::Job(id) => ("job", id),
+        };
+        let key = format!("{kind}/{id}/import/{}", actor.id);
+        if let Some(item) = db.queue_item(&key).await? {
+            return Ok(match item.state.as_str() {
+                "finished" => {
+                    db.dequeue(&key).await?;
+                    ImportAnswer::Done
+                }
+                "failed" => {
+                    db.dequeue(&key).await?;
+                    ImportAnswer::Failed(item.message)
+                }
+                _ => ImportAnswer::Accepted,
+            });
+        }
+        let Some(bytes) = file.filter(|b| !b.is_empty()) else {
+            return Err(Error::field("annotation_file", "No file was submitted."));
+        };
+        let dir = self.core.config().data_dir.join("imports");
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| Error::Internal(format!("import folder: {e}")))?;
+        let path = dir.join(format!("{}.upload", crate::random_hex(16)));
+        tokio::fs::write(&path, &bytes)
+            .await
+            .map_err(|e| Error::Internal(format!("import file: {e}")))?;
+        let payload = json!({
+            "target": kind, "id": id, "format": format, "user": actor.id,
+            "file": path.to_string_lossy(),
+        });
+        db.enqueue(&key, KIND, &payload.to_string(), Some(actor.id))
+            .await?;
+        self.core.notify_queue();
+        Ok(ImportAnswer::Accepted)
+    }
+}
+
+/// Runs one import queue item (in a worker); the stored file is removed either way.
+pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), String> {
+    let p: Value = serde_json::from_str(&item.payload).map_err(|e| e.to_string())?;
+    let file = p["file"].as_str().unwrap_or_default().to_string();
+    let outcome = import(core, &p, &file).await;
+    let _ = tokio::fs::remove_file(&file).await;
+    outcome
+}
+
+async fn import(core: &Core, p: &Value, file: &str) -> std::result::Result<(), String> {
+    let id = p["id"].as_i64().ok_or("import without a target")?;
+    let user = p["user"].as_i64().ok_or("import without a user")?;
+    let format = p["format"].as_str().unwrap_or_default();
+    let Importer::Cvat =
+        importer(format).map_err(|_| format!("Unknown input format '{format}'"))?;
+    let bytes = tokio::fs::read(file)
+        .await
+        .map_err(|e| format!("the uploaded file is gone: {e}"))?;
+    let parsed = core
+        .blocking(move || cvat_import::read(&bytes))
+        .await
+        .map_err(|e| e.to_string())??;
+    let db = core.db();
+    let actor = crate::permissions::Actor::from_user(
+        &db.user(user)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the importing user is gone")?,
+    );
+    let (task_id, job) = match p["target"].as_str() {
+        Some("job") => {
+            let job = db
+                .job(id)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("the job is gone")?;
+            (job.task_id, Some(job))
+        }
+        _ => (id, None),
+    };
+    let doc = convert(core, task_id, parsed).await?;
+    let svc = core.annotations();
+    let (doc, write) = match &job {
+        // a job keeps only the part of the file inside its frames (§10.3)
+        Some(j) => (
+            crate::annotations::merge::slice(&doc, j.start_frame, j.stop_frame),
+            true,
+        ),
+        None => (doc, false),
+    };
+    let body = serde_json::to_vec(&doc).map_err(|e| e.to_string())?;
+    let req = WriteRequest {
+        action: Action::Replace,
+        body: &body,
+        if_match: None,
+        idempotency_key: None,
+        request_line: "import",
+    };
+    let result = if write {
+        svc.job_write(&actor, id, req).await
+    } else {
+        svc.task_write(&actor, id, req).await
+    };
+    result.map(|_| ()).map_err(|e| match e {
+        Error::Body(Value::String(s)) => s,
+        Error::Body(v) => v.to_string(),
+        other => other.to_string(),
+    })
+}
+
+/// Maps the file's labels, attributes (by name) and frames (absolute numbers, §10.4) to
+/// the task.
+async fn convert(
+    core: &Core,
+    task_id: i64,
+    f: Imported,
+) -> std::result::Result<LabeledData, String> {
+    let db = core.db();
+    let task = db
+        .task(task_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the task is gone")?;
+    let data = match task.data_id {
+        Some(d) => db.data(d).await.map_err(|e| e.to_string())?,
+        None => None,
+    }
+    .ok_or("The task has no data to annotate")?;
+    let step = i64::from(crate::processing::parse_step(&data.frame_filter).unwrap_or(1));
+    let frame = |abs: i64| -> std::result::Result<i64, String> {
+        let rel = abs - data.start_frame;
+        if rel < 0 || rel % step != 0 || rel / step >= data.size {
+            return Err(format!("Unknown frame {abs}"));
+        }
+        Ok(rel / step)
+    };
+    // label name → (label id, attribute name → (spec id, mutable))
+    type Specs = HashMap<String, (i64, bool)>;
+    let labels: HashMap<String, (i64, Specs)> = db
+        .labels_of(&[task_id])
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(l, attrs)| {
+            (
+                l.name,
+                (
+                    l.id,
+                    attrs
+                        .into_iter()
+                        .map(|a| (a.name, (a.id, a.mutable)))
+                        .collect(),
+                ),
+            )
+        })
+        .collect();
+    let label = |name: &str| {
+        labels
+            .get(name)
+            .ok_or_else(|| format!("Label '{name}' is not registered for this task"))
+    };
+    let values = |specs: &Specs, attrs: &[(String, String)], want: Option<bool>| {
+        attrs
+            .iter()
+            .filter_map(|(n, v)| {
+                specs
+                    .get(n)
+                    .filter(|(_, m)| want.is_none_or(|w| w == *m))
+                    .map(|(id, _)| AttributeValue {
+                        spec_id: *id,
+                        value: v.clone(),
+                    })
+            })
+            .fold(Vec::<AttributeValue>::new(), |mut acc, a| {
+                if !acc.iter().any(|x| x.spec_id == a.spec_id) {
+                    acc.push(a);
+                }
+                acc
+            })
+    };
+    let mut doc = LabeledData::default();
+    for s in f.shapes {
+        let (label_id, specs) = label(&s.label)?;
+        doc.shapes.push(Shape {
+            kind: s.kind,
+            occluded: s.occluded,
+            z_order: s.z_order,
+            points: s.points,
+            id: None,
+            frame: frame(s.frame)?,
+            label_id: *label_id,
+            group: Some(s.group.max(0)),
+            attributes: values(specs, &s.attributes, None),
+        });
+    }
+    for t in f.tags {
+        let (label_id, specs) = label(&t.label)?;
+        doc.tags.push(Tag {
+            id: None,
+            frame: frame(t.frame)?,
+            label_id: *label_id,
+            group: Some(t.group.max(0)),
+            attributes: values(specs, &t.attributes, None),
+        });
+    }
+    for t in f.tracks {
+        let (label_id, specs) = label(&t.label)?;
+        let mut keys = t.shapes;
+        keys.sort_by_key(|k| k.frame);
+        keys.dedup_by_key(|k| k.frame);
+        let Some(last) = keys.last() else { continue };
+        // immutable values go to the track, taken from the last keyframe (as CVAT)
+        let attributes = values(specs, &last.attributes, Some(false));
+        let mut shapes = Vec::with_capacity(keys.len());
+        for k in &keys {
+            // an outside keyframe past the task's end only says the object left
+            if k.outside && frame(k.frame).is_err() {
+                continue;
+            }
+            shapes.push(TrackedShape {
+                kind: k.kind,
+                occluded: k.occluded,
+                z_order: k.z_order,
+                points: k.points.clone(),
+                id: None,
+                frame: frame(k.frame)?,
+                outside: k.outside,
+                attributes: values(specs, &k.attributes, Some(true)),
+            });
+        }
+        if shapes.is_empty() {
+            continue;
+        }
+        doc.tracks.push(Track {
+            id: None,
+            frame: shapes[0].frame,
+            label_id: *label_id,
+            group: Some(t.group.max(0)),
+            shapes,
+            attributes,
+        });
+    }
+    Ok(doc)
+}
