@@ -179,6 +179,24 @@ pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), Strin
             std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         }
         let file = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
+        let ranges: Vec<(i64, i64)> = meta.segments.iter().map(|s| (s.start, s.stop)).collect();
+        if exporter == Exporter::Yolo {
+            let per_frame = per_frame_objects(&doc, &labels, meta.size, &ranges);
+            let names: Vec<String> = meta.labels.iter().map(|l| l.name.clone()).collect();
+            let w = ferrocat_formats::yolo::write_zip(
+                std::io::BufWriter::new(file),
+                &names,
+                &frames,
+                |k| per_frame.get(&(k as i64)).cloned().unwrap_or_default(),
+            )
+            .map_err(|e| e.to_string())?;
+            w.into_inner()
+                .map_err(|e| e.to_string())?
+                .sync_all()
+                .map_err(|e| e.to_string())?;
+            std::fs::rename(&tmp, &out).map_err(|e| e.to_string())?;
+            return Ok(());
+        }
         let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
         let opts = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated);
@@ -186,8 +204,6 @@ pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), Strin
             Exporter::CvatImages => {
                 zip.start_file("annotations.xml", opts)
                     .map_err(|e| e.to_string())?;
-                let ranges: Vec<(i64, i64)> =
-                    meta.segments.iter().map(|s| (s.start, s.stop)).collect();
                 let per_frame = per_frame_objects(&doc, &labels, meta.size, &ranges);
                 let mut w = std::io::BufWriter::new(&mut zip);
                 ferrocat_formats::cvat_images::write_xml(&mut w, &meta, &frames, |k| {
@@ -199,14 +215,13 @@ pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), Strin
             Exporter::CvatVideo => {
                 zip.start_file("annotations.xml", opts)
                     .map_err(|e| e.to_string())?;
-                let ranges: Vec<(i64, i64)> =
-                    meta.segments.iter().map(|s| (s.start, s.stop)).collect();
                 let tracks = video_tracks(&doc, &labels, &frames, meta.size, &ranges);
                 let mut w = std::io::BufWriter::new(&mut zip);
                 ferrocat_formats::cvat_video::write_xml(&mut w, &meta, tracks)
                     .map_err(|e| e.to_string())?;
                 w.flush().map_err(|e| e.to_string())?;
             }
+            Exporter::Yolo => unreachable!("written above"),
         }
         zip.finish().map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, &out).map_err(|e| e.to_string())?;

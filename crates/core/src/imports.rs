@@ -47,6 +47,7 @@ pub struct ImportService<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Importer {
     Cvat,
+    Yolo,
 }
 
 fn importer(name: &str) -> Result<Importer> {
@@ -55,6 +56,7 @@ fn importer(name: &str) -> Result<Importer> {
         Some(f) if !f.enabled => Err(Error::Disabled),
         Some(f) => match f.name {
             "CVAT 1.1" => Ok(Importer::Cvat),
+            "YOLO 1.1" => Ok(Importer::Yolo),
             _ => Err(Error::Disabled),
         },
     }
@@ -134,15 +136,10 @@ async fn import(core: &Core, p: &Value, file: &str) -> std::result::Result<(), S
     let id = p["id"].as_i64().ok_or("import without a target")?;
     let user = p["user"].as_i64().ok_or("import without a user")?;
     let format = p["format"].as_str().unwrap_or_default();
-    let Importer::Cvat =
-        importer(format).map_err(|_| format!("Unknown input format '{format}'"))?;
+    let which = importer(format).map_err(|_| format!("Unknown input format '{format}'"))?;
     let bytes = tokio::fs::read(file)
         .await
         .map_err(|e| format!("the uploaded file is gone: {e}"))?;
-    let parsed = core
-        .blocking(move || cvat_import::read(&bytes))
-        .await
-        .map_err(|e| e.to_string())??;
     let db = core.db();
     let actor = crate::permissions::Actor::from_user(
         &db.user(user)
@@ -161,7 +158,22 @@ async fn import(core: &Core, p: &Value, file: &str) -> std::result::Result<(), S
         }
         _ => (id, None),
     };
-    let doc = convert(core, task_id, parsed).await?;
+    let doc = match which {
+        Importer::Cvat => {
+            let parsed = core
+                .blocking(move || cvat_import::read(&bytes))
+                .await
+                .map_err(|e| e.to_string())??;
+            convert(core, task_id, parsed).await?
+        }
+        Importer::Yolo => {
+            let parsed = core
+                .blocking(move || ferrocat_formats::yolo::read(std::io::Cursor::new(bytes)))
+                .await
+                .map_err(|e| e.to_string())??;
+            convert_yolo(core, task_id, parsed).await?
+        }
+    };
     let svc = core.annotations();
     let (doc, write) = match &job {
         // a job keeps only the part of the file inside its frames (§10.3)
@@ -322,6 +334,77 @@ async fn convert(
             shapes,
             attributes,
         });
+    }
+    Ok(doc)
+}
+
+/// The task frame of an item name (§10.4): the frame whose name without extension is
+/// the item (or whose base name is the item's base name), else the item as a number.
+fn frame_of_item(frames: &[ferrocat_store::tasks::FrameRow], item: &str) -> Option<usize> {
+    use ferrocat_formats::yolo::item_name;
+    let base = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
+    frames
+        .iter()
+        .position(|f| item_name(&f.name) == item)
+        .or_else(|| {
+            frames
+                .iter()
+                .position(|f| base(item_name(&f.name)) == base(item))
+        })
+        .or_else(|| item.parse::<usize>().ok().filter(|k| *k < frames.len()))
+}
+
+/// YOLO boxes to rectangles in pixels; classes by `obj.names` to labels by name.
+async fn convert_yolo(
+    core: &Core,
+    task_id: i64,
+    f: ferrocat_formats::yolo::YoloFile,
+) -> std::result::Result<LabeledData, String> {
+    let db = core.db();
+    let task = db
+        .task(task_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the task is gone")?;
+    let data_id = task.data_id.ok_or("The task has no data to annotate")?;
+    let frames = db.frames(data_id).await.map_err(|e| e.to_string())?;
+    let labels: HashMap<String, i64> = db
+        .labels_of(&[task_id])
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(l, _)| (l.name, l.id))
+        .collect();
+    let mut doc = LabeledData::default();
+    for (item, boxes) in f.items {
+        let k = frame_of_item(&frames, &item).ok_or_else(|| format!("Unknown frame {item}"))?;
+        let fr = &frames[k];
+        let (w, h) = (fr.width as f64, fr.height as f64);
+        for b in boxes {
+            let name = f
+                .names
+                .get(b.class)
+                .ok_or_else(|| format!("{item}: class {} is not in obj.names", b.class))?;
+            let label_id = *labels
+                .get(name)
+                .ok_or_else(|| format!("Label '{name}' is not registered for this task"))?;
+            doc.shapes.push(Shape {
+                kind: ferrocat_wire::annotations::ShapeType::Rectangle,
+                occluded: false,
+                z_order: 0,
+                points: vec![
+                    (b.cx - b.w / 2.0) * w,
+                    (b.cy - b.h / 2.0) * h,
+                    (b.cx + b.w / 2.0) * w,
+                    (b.cy + b.h / 2.0) * h,
+                ],
+                id: None,
+                frame: fr.frame,
+                label_id,
+                group: Some(0),
+                attributes: vec![],
+            });
+        }
     }
     Ok(doc)
 }

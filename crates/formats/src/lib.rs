@@ -9,6 +9,7 @@
 pub mod cvat_images;
 pub mod cvat_import;
 pub mod cvat_video;
+pub mod yolo;
 
 use serde::Serialize;
 
@@ -44,7 +45,7 @@ pub const IMPORTERS: [FormatInfo; 8] = [
     f("MOT 1.1", "ZIP", "1.1", false),
     f("PASCAL VOC 1.1", "ZIP", "1.1", false),
     f("TFRecord 1.0", "ZIP", "1.0", false),
-    f("YOLO 1.1", "ZIP", "1.1", false),
+    f("YOLO 1.1", "ZIP", "1.1", true),
 ];
 
 /// Exporters in CVAT's order; `enabled` says which ferrocat implements.
@@ -58,7 +59,7 @@ pub const EXPORTERS: [FormatInfo; 10] = [
     f("MOT 1.1", "ZIP", "1.1", false),
     f("PASCAL VOC 1.1", "ZIP", "1.1", false),
     f("TFRecord 1.0", "ZIP", "1.0", false),
-    f("YOLO 1.1", "ZIP", "1.1", false),
+    f("YOLO 1.1", "ZIP", "1.1", true),
 ];
 
 /// An exporter ferrocat implements.
@@ -66,6 +67,7 @@ pub const EXPORTERS: [FormatInfo; 10] = [
 pub enum Exporter {
     CvatImages,
     CvatVideo,
+    Yolo,
 }
 
 /// What a format name means for an export.
@@ -83,6 +85,7 @@ pub fn exporter(name: &str) -> Lookup<Exporter> {
         Some(f) => match f.name {
             "CVAT for images 1.1" => Lookup::Ready(Exporter::CvatImages),
             "CVAT for video 1.1" => Lookup::Ready(Exporter::CvatVideo),
+            "YOLO 1.1" => Lookup::Ready(Exporter::Yolo),
             _ => Lookup::Disabled,
         },
     }

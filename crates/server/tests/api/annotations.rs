@@ -22,6 +22,7 @@ db_tests!(
     export_cvat_for_images,
     export_cvat_for_video,
     import_cvat,
+    yolo_round_trip,
     if_match_and_idempotency_key,
     permissions_by_job,
     property_put_get_round_trip,
@@ -1673,6 +1674,164 @@ async fn import_cvat(app: TestApp) {
         .await
         .body;
     assert_eq!(first["tracks"], before_tracks_of(&before, 0, 3));
+}
+
+/// Exports a task as "YOLO 1.1" and returns the zip's files.
+async fn export_files(app: &TestApp, tid: i64, format: &str, t: &str) -> Vec<(String, Vec<u8>)> {
+    let url = format!(
+        "/api/v1/tasks/{tid}/annotations?format={}",
+        format.replace(' ', "%20")
+    );
+    for _ in 0..300 {
+        match app.get(&url, t).await.status.as_u16() {
+            201 => {
+                let r = app
+                    .client
+                    .get(app.url(&format!("{url}&action=download")))
+                    .header("Authorization", format!("Token {t}"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                return crate::media::unzip(&r.bytes().await.unwrap());
+            }
+            202 => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            s => panic!("export answered {s}"),
+        }
+    }
+    panic!("export did not finish")
+}
+
+/// "YOLO 1.1": rectangles (standalone and tracks') out, back in, out again the same.
+async fn yolo_round_trip(app: TestApp) {
+    let t = app.admin_token.clone();
+    let (a, _) = annotated_task(&app, &t, json!({})).await;
+    let (b, _) = annotated_task(&app, &t, json!({})).await;
+    let (ta, tb) = (a["id"].as_i64().unwrap(), b["id"].as_i64().unwrap());
+    let i = ids(&a);
+    let doc = json!({"version": 0, "tags": [],
+        "shapes": [rect(0, i.car, [8.0, 4.0, 40.0, 20.0], json!([])), rect(3, i.sky, [0.0, 0.0, 64.0, 48.0], json!([])),
+            {"type": "polygon", "occluded": false, "z_order": 0, "points": [1.0, 2.0, 3.0, 4.0, 5.0, 1.0], "frame": 5, "label_id": i.person, "group": 0, "attributes": []}],
+        "tracks": [{"frame": 1, "label_id": i.person, "group": 0, "attributes": [], "shapes": [
+            {"type": "rectangle", "occluded": false, "points": [0.0, 0.0, 10.0, 10.0], "frame": 1, "outside": false, "attributes": []},
+            {"type": "rectangle", "occluded": false, "points": [30.0, 0.0, 40.0, 10.0], "frame": 3, "outside": true, "attributes": []}]}]});
+    let r = send(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/tasks/{ta}/annotations"),
+        &t,
+        Some(doc),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let files_a = export_files(&app, ta, "YOLO 1.1", &t).await;
+    let get = |files: &[(String, Vec<u8>)], name: &str| {
+        String::from_utf8(
+            files
+                .iter()
+                .find(|(n, _)| n == name)
+                .unwrap_or_else(|| panic!("{name}"))
+                .1
+                .clone(),
+        )
+        .unwrap()
+    };
+    assert_eq!(get(&files_a, "obj.names"), "car\nperson\nsky\n");
+    assert!(get(&files_a, "obj.data").starts_with("classes = 3\n"));
+    assert_eq!(get(&files_a, "train.txt").lines().count(), 8);
+    assert_eq!(
+        get(&files_a, "obj_train_data/car0.txt"),
+        "0 0.375000 0.250000 0.500000 0.333333\n"
+    );
+    assert_eq!(
+        get(&files_a, "obj_train_data/car3.txt"),
+        "2 0.500000 0.500000 1.000000 1.000000\n"
+    );
+    assert_eq!(
+        get(&files_a, "obj_train_data/car2.txt"),
+        "1 0.078125 0.104167 0.156250 0.208333\n"
+    );
+    assert_eq!(
+        get(&files_a, "obj_train_data/car5.txt"),
+        "",
+        "polygons are not written"
+    );
+    let zip_a = crate::media::zip(
+        &files_a
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let (status, body) = import_file(
+        &app,
+        &format!("/api/v1/tasks/{tb}/annotations?format=YOLO%201.1"),
+        &t,
+        zip_a,
+        "y.zip",
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let got = task_annotations(&app, tb, &t).await;
+    assert_eq!(
+        got["shapes"].as_array().unwrap().len(),
+        4,
+        "two boxes and the track's two visible frames"
+    );
+    // 6 decimals of the image size: back within a thousandth of a pixel
+    let pts: Vec<f64> = got["shapes"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(
+        pts.iter()
+            .zip([8.0, 4.0, 40.0, 20.0])
+            .all(|(a, b)| (a - b).abs() < 1e-3),
+        "{pts:?}"
+    );
+    let files_b = export_files(&app, tb, "YOLO 1.1", &t).await;
+    for (name, bytes) in &files_a {
+        assert_eq!(&get(&files_b, name).into_bytes(), bytes, "{name}");
+    }
+    // bad files
+    for (name, body, msg) in [
+        (
+            "obj_train_data/car0.txt",
+            "7 0.5 0.5 0.1 0.1\n",
+            "class 7 is not in obj.names",
+        ),
+        (
+            "obj_train_data/car0.txt",
+            "0 0.5 0.5\n",
+            "expected \"class cx cy w h\"",
+        ),
+        (
+            "obj_train_data/nowhere.txt",
+            "0 0.5 0.5 0.1 0.1\n",
+            "Unknown frame nowhere",
+        ),
+    ] {
+        let zip = crate::media::zip(&[
+            ("obj.names", b"car\nperson\nsky\n".to_vec()),
+            (name, body.as_bytes().to_vec()),
+        ]);
+        let (status, body) = import_file(
+            &app,
+            &format!("/api/v1/tasks/{tb}/annotations?format=YOLO%201.1"),
+            &t,
+            zip,
+            "y.zip",
+        )
+        .await;
+        assert_eq!(status, 500);
+        assert!(body.as_str().unwrap().contains(msg), "{body}");
+    }
+    assert_eq!(
+        task_annotations(&app, tb, &t).await,
+        got,
+        "failed imports changed nothing"
+    );
 }
 
 /// The tracks of a merged document that start inside `[a, b]`.

@@ -1,0 +1,242 @@
+//! "YOLO 1.1" (api-v1 §10.9, as Datumaro's YOLO format): `obj.names`, `obj.data`,
+//! `train.txt` and `obj_train_data/<item>.txt` with one `<class> <cx> <cy> <w> <h>` line
+//! per rectangle, normalised to the image size with 6 decimals. Items are frame names
+//! without extension (folders kept).
+
+use std::io::{self, Read, Seek, Write};
+
+use ferrocat_wire::annotations::ShapeType;
+
+use crate::{FrameMeta, FrameObjects};
+
+/// The item name of a frame: its name without extension.
+pub fn item_name(frame_name: &str) -> &str {
+    match frame_name.rfind('.') {
+        Some(dot) if !frame_name[dot..].contains('/') => &frame_name[..dot],
+        _ => frame_name,
+    }
+}
+
+/// Writes the zip. `labels` in label order; `objects(k)` gives frame `k`'s objects.
+pub fn write_zip<W: Write + Seek>(
+    out: W,
+    labels: &[String],
+    frames: &[FrameMeta],
+    mut objects: impl FnMut(usize) -> FrameObjects,
+) -> io::Result<W> {
+    let mut zip = zip::ZipWriter::new(out);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    let err = |e: zip::result::ZipError| io::Error::other(e.to_string());
+    zip.start_file("obj.names", opts).map_err(err)?;
+    for l in labels {
+        writeln!(zip, "{l}")?;
+    }
+    zip.start_file("obj.data", opts).map_err(err)?;
+    write!(
+        zip,
+        "classes = {}\ntrain = data/train.txt\nnames = data/obj.names\nbackup = backup/\n",
+        labels.len()
+    )?;
+    zip.start_file("train.txt", opts).map_err(err)?;
+    for f in frames {
+        writeln!(zip, "data/obj_train_data/{}.jpg", item_name(&f.name))?;
+    }
+    for (k, f) in frames.iter().enumerate() {
+        zip.start_file(format!("obj_train_data/{}.txt", item_name(&f.name)), opts)
+            .map_err(err)?;
+        let (w, h) = (f.width.max(1) as f64, f.height.max(1) as f64);
+        for s in objects(k).shapes {
+            if s.kind != ShapeType::Rectangle || s.points.len() != 4 {
+                continue;
+            }
+            let Some(class) = labels.iter().position(|l| *l == s.label) else {
+                continue;
+            };
+            let p = &s.points;
+            let (x1, y1, x2, y2) = (
+                p[0].min(p[2]),
+                p[1].min(p[3]),
+                p[0].max(p[2]),
+                p[1].max(p[3]),
+            );
+            writeln!(
+                zip,
+                "{class} {:.6} {:.6} {:.6} {:.6}",
+                (x1 + x2) / 2.0 / w,
+                (y1 + y2) / 2.0 / h,
+                (x2 - x1) / w,
+                (y2 - y1) / h
+            )?;
+        }
+    }
+    zip.finish().map_err(err)
+}
+
+/// One box of an annotation file: class index and normalised centre and size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct YoloBox {
+    pub class: usize,
+    pub cx: f64,
+    pub cy: f64,
+    pub w: f64,
+    pub h: f64,
+}
+
+/// What a YOLO zip holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct YoloFile {
+    /// Class names (`obj.names`).
+    pub names: Vec<String>,
+    /// Item name (path under `obj_train_data/` without extension) and its boxes.
+    pub items: Vec<(String, Vec<YoloBox>)>,
+}
+
+/// Reads a YOLO zip (limits on entries and inflated size as the CVAT importer).
+pub fn read<R: Read + Seek>(r: R) -> Result<YoloFile, String> {
+    let mut zip =
+        zip::ZipArchive::new(r).map_err(|e| format!("The file is not a valid zip archive: {e}"))?;
+    if zip.len() > crate::cvat_import::MAX_ENTRIES {
+        return Err("The archive has too many entries".into());
+    }
+    let mut budget = crate::cvat_import::MAX_INFLATED;
+    let mut text = |zip: &mut zip::ZipArchive<R>, i: usize| -> Result<(String, String), String> {
+        let mut f = zip
+            .by_index(i)
+            .map_err(|e| format!("Damaged archive: {e}"))?;
+        let name = f.name().map(|n| n.to_string()).unwrap_or_default();
+        let mut buf = Vec::new();
+        let n = (&mut f)
+            .take(budget + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| format!("{name}: {e}"))? as u64;
+        if n > budget {
+            return Err("The archive inflates to more than 1 GB".into());
+        }
+        budget -= n;
+        Ok((name, String::from_utf8_lossy(&buf).into_owned()))
+    };
+    let mut out = YoloFile::default();
+    let mut names_found = false;
+    for i in 0..zip.len() {
+        let (name, body) = text(&mut zip, i)?;
+        let base = name.rsplit('/').next().unwrap_or(&name);
+        if base == "obj.names" {
+            out.names = body
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect();
+            names_found = true;
+            continue;
+        }
+        let Some(rest) = name
+            .split_once("obj_train_data/")
+            .map(|(_, r)| r)
+            .filter(|r| r.ends_with(".txt"))
+        else {
+            continue;
+        };
+        let item = rest.trim_end_matches(".txt").to_string();
+        let mut boxes = Vec::new();
+        for (n, line) in body.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            let bad = || {
+                format!(
+                    "{name}, line {}: expected \"class cx cy w h\", got \"{line}\"",
+                    n + 1
+                )
+            };
+            if parts.len() != 5 {
+                return Err(bad());
+            }
+            let class = parts[0].parse::<usize>().map_err(|_| bad())?;
+            let mut v = [0.0; 4];
+            for (slot, p) in v.iter_mut().zip(&parts[1..]) {
+                *slot = p
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite() && (-1.0..=2.0).contains(f))
+                    .ok_or_else(bad)?;
+            }
+            boxes.push(YoloBox {
+                class,
+                cx: v[0],
+                cy: v[1],
+                w: v[2],
+                h: v[3],
+            });
+        }
+        out.items.push((item, boxes));
+    }
+    if !names_found {
+        return Err("The archive has no obj.names".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::OutShape;
+
+    #[test]
+    fn round_trip() {
+        let frames = vec![
+            FrameMeta {
+                abs: 0,
+                name: "dir/a.png".into(),
+                width: 200,
+                height: 100,
+            },
+            FrameMeta {
+                abs: 1,
+                name: "b.jpg".into(),
+                width: 10,
+                height: 10,
+            },
+        ];
+        let labels = vec!["car".to_string(), "person".to_string()];
+        let zip = write_zip(std::io::Cursor::new(Vec::new()), &labels, &frames, |k| {
+            FrameObjects {
+                shapes: if k == 0 {
+                    vec![OutShape {
+                        kind: ShapeType::Rectangle,
+                        label: "person".into(),
+                        occluded: false,
+                        z_order: 0,
+                        points: vec![20.0, 10.0, 120.0, 60.0],
+                        group: 0,
+                        attributes: vec![],
+                    }]
+                } else {
+                    vec![]
+                },
+                tags: vec![],
+            }
+        })
+        .unwrap()
+        .into_inner();
+        let got = read(std::io::Cursor::new(zip)).unwrap();
+        assert_eq!(got.names, labels);
+        assert_eq!(got.items.len(), 2);
+        assert_eq!(got.items[0].0, "dir/a");
+        assert_eq!(
+            got.items[0].1,
+            vec![YoloBox {
+                class: 1,
+                cx: 0.35,
+                cy: 0.35,
+                w: 0.5,
+                h: 0.5
+            }]
+        );
+        assert!(got.items[1].1.is_empty());
+        assert_eq!(item_name("x.y/z"), "x.y/z");
+    }
+}
