@@ -172,7 +172,8 @@ pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), Strin
     let (meta, frames, doc, labels) = collect(core, task_id, &origin)
         .await
         .map_err(|e| e.to_string())?;
-    let tmp = path.with_extension("part");
+    // a name of its own: a second worker that took over the item never writes into it
+    let tmp = path.with_extension(format!("{}.part", crate::random_hex(6)));
     let out = path.clone();
     core.blocking(move || -> std::result::Result<(), String> {
         if let Some(dir) = tmp.parent() {
@@ -223,7 +224,12 @@ pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), Strin
             }
             Exporter::Yolo => unreachable!("written above"),
         }
-        zip.finish().map_err(|e| e.to_string())?;
+        zip.finish()
+            .map_err(|e| e.to_string())?
+            .into_inner()
+            .map_err(|e| e.to_string())?
+            .sync_all()
+            .map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, &out).map_err(|e| e.to_string())?;
         Ok(())
     })

@@ -19,6 +19,9 @@ use crate::annotations::{Action, WriteRequest};
 use crate::error::{Error, Result};
 use crate::permissions::{Actor, Perm};
 
+/// How long the outcome of an import waits for its client.
+const RESULT_TTL: chrono::Duration = chrono::Duration::minutes(10);
+
 /// Queue item kind of imports.
 pub const KIND: &str = "import";
 
@@ -88,7 +91,17 @@ impl ImportService<'_> {
             Target::Job(id) => ("job", id),
         };
         let key = format!("{kind}/{id}/import/{}", actor.id);
-        if let Some(item) = db.queue_item(&key).await? {
+        let mut item = db.queue_item(&key).await?;
+        // an outcome nobody came back for is forgotten after a while, so that it does not
+        // answer a new import days later
+        if let Some(it) = &item
+            && matches!(it.state.as_str(), "finished" | "failed")
+            && ferrocat_store::now() - it.updated > RESULT_TTL
+        {
+            db.dequeue(&key).await?;
+            item = None;
+        }
+        if let Some(item) = item {
             return Ok(match item.state.as_str() {
                 "finished" => {
                     db.dequeue(&key).await?;
@@ -223,7 +236,7 @@ async fn convert(
     .ok_or("The task has no data to annotate")?;
     let step = i64::from(crate::processing::parse_step(&data.frame_filter).unwrap_or(1));
     let frame = |abs: i64| -> std::result::Result<i64, String> {
-        let rel = abs - data.start_frame;
+        let rel = abs.checked_sub(data.start_frame).unwrap_or(-1);
         if rel < 0 || rel % step != 0 || rel / step >= data.size {
             return Err(format!("Unknown frame {abs}"));
         }

@@ -115,10 +115,30 @@ async fn run_item(core: &Core, item: QueueItem) {
     let data_id = payload["data_id"].as_i64().unwrap_or(0);
     let db = core.db();
     if item.kind == crate::exports::KIND || item.kind == crate::imports::KIND {
-        let outcome = if item.kind == crate::exports::KIND {
-            crate::exports::run(core, &item).await
+        let outcome = if item.attempts > MAX_ATTEMPTS {
+            Err("The work was interrupted too many times".to_string())
         } else {
-            crate::imports::run(core, &item).await
+            // renew the lease while the work runs, so that no other worker takes it over
+            let beat = {
+                let core = core.clone();
+                let id = item.id;
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(Duration::from_secs(LEASE_SECS as u64 / 3)).await;
+                        let _ = core
+                            .db()
+                            .queue_progress(id, "", chrono::Duration::seconds(LEASE_SECS))
+                            .await;
+                    }
+                })
+            };
+            let outcome = if item.kind == crate::exports::KIND {
+                crate::exports::run(core, &item).await
+            } else {
+                crate::imports::run(core, &item).await
+            };
+            beat.abort();
+            outcome
         };
         let (failed, msg) = match &outcome {
             Ok(()) => (false, String::new()),

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use ferrocat_wire::annotations::ShapeType;
 
-use crate::{FrameMeta, FrameObjects, OutShape, TaskMeta, xml_escape as esc};
+use crate::{FrameMeta, FrameObjects, OutShape, TaskMeta, xml_attr as attr_esc, xml_escape as esc};
 
 fn py_bool(b: bool) -> &'static str {
     if b { "True" } else { "False" }
@@ -137,7 +137,7 @@ fn write_shape(w: &mut impl Write, s: &OutShape, z_order: bool) -> io::Result<()
     write!(
         w,
         "    <{el} label=\"{}\" occluded=\"{}\"",
-        esc(&s.label),
+        attr_esc(&s.label),
         u8::from(s.occluded)
     )?;
     write_geometry(w, s.kind, &s.points)?;
@@ -152,7 +152,7 @@ fn write_shape(w: &mut impl Write, s: &OutShape, z_order: bool) -> io::Result<()
         writeln!(
             w,
             "      <attribute name=\"{}\">{}</attribute>",
-            esc(name),
+            attr_esc(name),
             esc(value)
         )?;
     }
@@ -175,7 +175,7 @@ pub fn write_xml(
             w,
             "  <image id=\"{}\" name=\"{}\" width=\"{}\" height=\"{}\">",
             f.abs,
-            esc(&f.name),
+            attr_esc(&f.name),
             f.width,
             f.height
         )?;
@@ -187,7 +187,7 @@ pub fn write_xml(
             write_shape(w, s, task.z_order)?;
         }
         for t in &objs.tags {
-            write!(w, "    <tag label=\"{}\"", esc(&t.label))?;
+            write!(w, "    <tag label=\"{}\"", attr_esc(&t.label))?;
             if t.group != 0 {
                 write!(w, " group_id=\"{}\"", t.group)?;
             }
@@ -196,7 +196,7 @@ pub fn write_xml(
                 writeln!(
                     w,
                     "      <attribute name=\"{}\">{}</attribute>",
-                    esc(name),
+                    attr_esc(name),
                     esc(value)
                 )?;
             }

@@ -13,8 +13,8 @@ use ferrocat_wire::annotations::ShapeType;
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
-/// Largest inflated size of all XML files in a zip.
-pub const MAX_INFLATED: u64 = 1 << 30;
+/// Largest inflated size of all annotation files in a zip.
+pub const MAX_INFLATED: u64 = 256 << 20;
 /// Most entries a zip may have.
 pub const MAX_ENTRIES: usize = 10_000;
 
@@ -71,7 +71,7 @@ pub fn read(bytes: &[u8]) -> Result<Imported, String> {
                 .by_index(i)
                 .map_err(|e| format!("Damaged archive: {e}"))?;
             let name = f.name().map(|n| n.to_string()).unwrap_or_default();
-            if !f.is_file() || !name.to_ascii_lowercase().ends_with(".xml") {
+            if !f.is_file() || !name.to_ascii_lowercase().ends_with(".xml") || is_metadata(&name) {
                 continue;
             }
             let mut buf = Vec::new();
@@ -80,7 +80,7 @@ pub fn read(bytes: &[u8]) -> Result<Imported, String> {
                 .read_to_end(&mut buf)
                 .map_err(|e| format!("{name}: {e}"))? as u64;
             if n > budget {
-                return Err("The archive inflates to more than 1 GB of XML".into());
+                return Err("The archive inflates to more than 256 MB of XML".into());
             }
             budget -= n;
             parse_xml(&buf, &mut out).map_err(|e| format!("{name}: {e}"))?;
@@ -93,6 +93,12 @@ pub fn read(bytes: &[u8]) -> Result<Imported, String> {
         parse_xml(bytes, &mut out)?;
     }
     Ok(out)
+}
+
+/// Files that archivers add beside the content (`__MACOSX/`, `._name`, dotfiles).
+pub fn is_metadata(path: &str) -> bool {
+    path.split('/')
+        .any(|part| part == "__MACOSX" || part.starts_with('.'))
 }
 
 fn attr(e: &BytesStart<'_>, name: &str) -> Result<Option<String>, String> {

@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 
 use crate::cvat_images::{element, write_geometry, write_meta};
-use crate::{OutTrack, TaskMeta, xml_escape as esc};
+use crate::{OutTrack, TaskMeta, xml_attr as attr_esc, xml_escape as esc};
 
 /// Writes `annotations.xml`; `tracks` come in file order (tracks, then the tracks made
 /// of standalone shapes).
@@ -19,7 +19,7 @@ pub fn write_xml(
     writeln!(w, "  <version>1.1</version>")?;
     write_meta(w, task)?;
     for (id, t) in tracks.into_iter().enumerate() {
-        write!(w, "  <track id=\"{id}\" label=\"{}\"", esc(&t.label))?;
+        write!(w, "  <track id=\"{id}\" label=\"{}\"", attr_esc(&t.label))?;
         if t.group != 0 {
             write!(w, " group_id=\"{}\"", t.group)?;
         }
@@ -43,7 +43,7 @@ pub fn write_xml(
                 writeln!(
                     w,
                     "      <attribute name=\"{}\">{}</attribute>",
-                    esc(name),
+                    attr_esc(name),
                     esc(value)
                 )?;
             }

@@ -199,9 +199,26 @@ pub struct OutTrack {
     pub shapes: Vec<OutTrackShape>,
 }
 
-/// Text escaped for XML content and attribute values.
+/// Text escaped for XML element content: markup characters as entities, characters
+/// XML cannot hold dropped (tabs and line breaks stay as they are).
 pub fn xml_escape(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.contains(['&', '<', '>', '"', '\'']) {
+    escape(s, false)
+}
+
+/// Text escaped for an XML attribute value: as [`xml_escape`], and tabs and line breaks
+/// as character references, so that a reader gets them back.
+pub fn xml_attr(s: &str) -> std::borrow::Cow<'_, str> {
+    escape(s, true)
+}
+
+fn escape(s: &str, attr: bool) -> std::borrow::Cow<'_, str> {
+    let special = |c: char| {
+        matches!(c, '&' | '<' | '>' | '"' | '\'')
+            || (c as u32) < 0x20
+            || c == '\u{FFFE}'
+            || c == '\u{FFFF}'
+    };
+    if !s.chars().any(special) {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
@@ -212,8 +229,31 @@ pub fn xml_escape(s: &str) -> std::borrow::Cow<'_, str> {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            '\n' if attr => out.push_str("&#10;"),
+            '\r' if attr => out.push_str("&#13;"),
+            '\t' if attr => out.push_str("&#9;"),
+            '\n' | '\r' | '\t' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
             c => out.push(c),
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping() {
+        assert_eq!(
+            xml_escape("a<b>&\"c'\n\td\u{1}"),
+            "a&lt;b&gt;&amp;&quot;c&apos;\n\td"
+        );
+        assert_eq!(xml_attr("x\ny\tz\r"), "x&#10;y&#9;z&#13;");
+        assert!(matches!(xml_escape("plain"), std::borrow::Cow::Borrowed(_)));
+        assert!(cvat_import::is_metadata("__MACOSX/._a.xml"));
+        assert!(cvat_import::is_metadata("dir/.hidden.xml"));
+        assert!(!cvat_import::is_metadata("dir/annotations.xml"));
+    }
 }

@@ -39,12 +39,24 @@ pub fn write_zip<W: Write + Seek>(
         labels.len()
     )?;
     zip.start_file("train.txt", opts).map_err(err)?;
+    let mut listed = std::collections::HashSet::new();
     for f in frames {
-        writeln!(zip, "data/obj_train_data/{}.jpg", item_name(&f.name))?;
+        if listed.insert(item_name(&f.name)) {
+            writeln!(zip, "data/obj_train_data/{}.jpg", item_name(&f.name))?;
+        }
     }
+    // frames whose names differ only by extension share one item file
+    let mut items: Vec<(String, String)> = Vec::new();
     for (k, f) in frames.iter().enumerate() {
-        zip.start_file(format!("obj_train_data/{}.txt", item_name(&f.name)), opts)
-            .map_err(err)?;
+        let item = item_name(&f.name).to_string();
+        let slot = match items.iter().position(|(n, _)| *n == item) {
+            Some(i) => i,
+            None => {
+                items.push((item, String::new()));
+                items.len() - 1
+            }
+        };
+        let lines = &mut items[slot].1;
         let (w, h) = (f.width.max(1) as f64, f.height.max(1) as f64);
         for s in objects(k).shapes {
             if s.kind != ShapeType::Rectangle || s.points.len() != 4 {
@@ -60,15 +72,19 @@ pub fn write_zip<W: Write + Seek>(
                 p[0].max(p[2]),
                 p[1].max(p[3]),
             );
-            writeln!(
-                zip,
-                "{class} {:.6} {:.6} {:.6} {:.6}",
+            lines.push_str(&format!(
+                "{class} {:.6} {:.6} {:.6} {:.6}\n",
                 (x1 + x2) / 2.0 / w,
                 (y1 + y2) / 2.0 / h,
                 (x2 - x1) / w,
                 (y2 - y1) / h
-            )?;
+            ));
         }
+    }
+    for (item, lines) in items {
+        zip.start_file(format!("obj_train_data/{item}.txt"), opts)
+            .map_err(err)?;
+        zip.write_all(lines.as_bytes())?;
     }
     zip.finish().map_err(err)
 }
@@ -119,6 +135,19 @@ pub fn read<R: Read + Seek>(r: R) -> Result<YoloFile, String> {
     let mut out = YoloFile::default();
     let mut names_found = false;
     for i in 0..zip.len() {
+        let wanted = {
+            let f = zip
+                .by_index_raw(i)
+                .map_err(|e| format!("Damaged archive: {e}"))?;
+            let n = f.name().map(|n| n.to_string()).unwrap_or_default();
+            f.is_file()
+                && !crate::cvat_import::is_metadata(&n)
+                && (n.rsplit('/').next() == Some("obj.names")
+                    || (n.contains("obj_train_data/") && n.ends_with(".txt")))
+        };
+        if !wanted {
+            continue;
+        }
         let (name, body) = text(&mut zip, i)?;
         let base = name.rsplit('/').next().unwrap_or(&name);
         if base == "obj.names" {

@@ -19,9 +19,11 @@ pub struct QueueItem {
     pub payload: String,
     pub attempts: i64,
     pub lease_until: Option<DateTime<Utc>>,
+    /// When the item last changed (queued, progress, end).
+    pub updated: DateTime<Utc>,
 }
 
-const COLS: &str = "id, key, kind, state, message, payload, attempts, lease_until";
+const COLS: &str = "id, key, kind, state, message, payload, attempts, lease_until, updated";
 
 impl Db {
     /// Queues work under `key`, replacing a finished or failed item of the same key.

@@ -316,12 +316,11 @@ pub async fn task_get(
     Path(id): Path<String>,
     OriginalUri(uri): OriginalUri,
     origin: Origin,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
     let pairs = QueryPairs::parse(uri.query());
     if pairs.get("format").is_some() {
-        return export(&st, &me, id, &pairs.0, &origin, &headers).await;
+        return export(&st, &me, id, &pairs.0, &origin).await;
     }
     let doc = st.core.annotations().task_get(&me.actor, id).await?;
     document(&doc)
@@ -426,7 +425,6 @@ async fn export(
     id: i64,
     query: &[(String, String)],
     origin: &Origin,
-    headers: &HeaderMap,
 ) -> ApiResult<Response> {
     use ferrocat_core::exports::ExportAnswer;
     let answer = st
@@ -443,12 +441,7 @@ async fn export(
         )
             .into_response(),
         ExportAnswer::Download { path, filename } => {
-            let etag = format!("\"{}\"", filename.len());
-            let mut r =
-                crate::http::files::serve(headers, &path, None, "application/zip", &etag).await?;
-            r.headers_mut()
-                .insert(header::CONTENT_DISPOSITION, disposition(&filename));
-            r
+            crate::http::files::download(&path, "application/zip", disposition(&filename)).await?
         }
     })
 }

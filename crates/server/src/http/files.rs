@@ -75,6 +75,32 @@ pub async fn serve(
     Ok(r)
 }
 
+/// Sends a one-off file (an export) as an attachment: streamed, never cached, no
+/// validators or ranges (the same URL gives a new file after every change).
+pub async fn download(
+    path: &Path,
+    content_type: &str,
+    disposition: HeaderValue,
+) -> ApiResult<Response> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|_| ApiError::not_found())?;
+    let len = file
+        .metadata()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .len();
+    let mut r = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(file)));
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::CONTENT_DISPOSITION, disposition);
+    Ok(r)
+}
+
 fn set(r: &mut Response, etag: &str, content_type: &str) {
     let h = r.headers_mut();
     if let Ok(v) = HeaderValue::from_str(etag) {
