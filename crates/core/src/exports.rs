@@ -355,21 +355,9 @@ fn per_frame_objects(
     size: i64,
     jobs: &[(i64, i64)],
 ) -> BTreeMap<i64, FrameObjects> {
-    let label_name = |id: i64| labels.get(&id).map(|l| l.name.clone()).unwrap_or_default();
+    let label_name = |id: i64| label_name(labels, id);
     let attr_names = |label: i64, values: &[ferrocat_wire::annotations::AttributeValue]| {
-        let specs = labels
-            .get(&label)
-            .map(|l| l.attributes.as_slice())
-            .unwrap_or(&[]);
-        values
-            .iter()
-            .filter_map(|v| {
-                specs
-                    .iter()
-                    .find(|a| a.id == v.spec_id)
-                    .map(|a| (a.name.clone(), v.value.clone()))
-            })
-            .collect::<Vec<_>>()
+        attr_names(labels, label, values)
     };
     let mut out: BTreeMap<i64, FrameObjects> = BTreeMap::new();
     for s in &doc.shapes {
@@ -411,6 +399,10 @@ fn per_frame_objects(
         });
     }
     out
+}
+
+fn label_name(labels: &Labels, id: i64) -> String {
+    labels.get(&id).map(|l| l.name.clone()).unwrap_or_default()
 }
 
 /// Names of the attribute values of an object of `label`.
@@ -466,7 +458,7 @@ fn video_tracks(
     } else {
         1
     };
-    let label_name = |id: i64| labels.get(&id).map(|l| l.name.clone()).unwrap_or_default();
+    let label_name = |id: i64| label_name(labels, id);
     let mut out = Vec::new();
     for t in &doc.tracks {
         let immutable = attr_names(labels, t.label_id, &t.attributes);

@@ -363,6 +363,12 @@ impl TaskService<'_> {
     }
 
     pub(crate) async fn job_facts(&self, id: i64) -> Result<(JobRow, JobFacts)> {
+        let (job, _, facts) = self.job_task_facts(id).await?;
+        Ok((job, facts))
+    }
+
+    /// A job, its task and the facts its permissions need.
+    pub(crate) async fn job_task_facts(&self, id: i64) -> Result<(JobRow, TaskRow, JobFacts)> {
         let db = self.core.db();
         let job = db.job(id).await?.ok_or(Error::NotFound)?;
         let (task, jobs) = self.load(job.task_id).await?;
@@ -370,7 +376,7 @@ impl TaskService<'_> {
             task: self.facts(&task, &jobs),
             assignee: job.assignee_id,
         };
-        Ok((job, facts))
+        Ok((job, task, facts))
     }
 
     /// `GET /jobs/{id}` (§8.2).

@@ -132,6 +132,19 @@ pub(crate) fn write_geometry(
     Ok(())
 }
 
+/// The `<attribute name="…">value</attribute>` children of an object.
+pub(crate) fn write_attributes(w: &mut impl Write, attrs: &[(String, String)]) -> io::Result<()> {
+    for (name, value) in attrs {
+        writeln!(
+            w,
+            "      <attribute name=\"{}\">{}</attribute>",
+            attr_esc(name),
+            esc(value)
+        )?;
+    }
+    Ok(())
+}
+
 fn write_shape(w: &mut impl Write, s: &OutShape, z_order: bool) -> io::Result<()> {
     let el = element(s.kind);
     write!(
@@ -148,14 +161,7 @@ fn write_shape(w: &mut impl Write, s: &OutShape, z_order: bool) -> io::Result<()
         write!(w, " group_id=\"{}\"", s.group)?;
     }
     writeln!(w, ">")?;
-    for (name, value) in &s.attributes {
-        writeln!(
-            w,
-            "      <attribute name=\"{}\">{}</attribute>",
-            attr_esc(name),
-            esc(value)
-        )?;
-    }
+    write_attributes(w, &s.attributes)?;
     writeln!(w, "    </{el}>")
 }
 
@@ -192,14 +198,7 @@ pub fn write_xml(
                 write!(w, " group_id=\"{}\"", t.group)?;
             }
             writeln!(w, ">")?;
-            for (name, value) in &t.attributes {
-                writeln!(
-                    w,
-                    "      <attribute name=\"{}\">{}</attribute>",
-                    attr_esc(name),
-                    esc(value)
-                )?;
-            }
+            write_attributes(w, &t.attributes)?;
             writeln!(w, "    </tag>")?;
         }
         writeln!(w, "  </image>")?;

@@ -4,8 +4,8 @@
 
 use std::io::{self, Write};
 
-use crate::cvat_images::{element, write_geometry, write_meta};
-use crate::{OutTrack, TaskMeta, xml_attr as attr_esc, xml_escape as esc};
+use crate::cvat_images::{element, write_attributes, write_geometry, write_meta};
+use crate::{OutTrack, TaskMeta, xml_attr as attr_esc};
 
 /// Writes `annotations.xml`; `tracks` come in file order (tracks, then the tracks made
 /// of standalone shapes).
@@ -39,14 +39,7 @@ pub fn write_xml(
                 write!(w, " z_order=\"{}\"", s.z_order)?;
             }
             writeln!(w, ">")?;
-            for (name, value) in &s.attributes {
-                writeln!(
-                    w,
-                    "      <attribute name=\"{}\">{}</attribute>",
-                    attr_esc(name),
-                    esc(value)
-                )?;
-            }
+            write_attributes(w, &s.attributes)?;
             writeln!(w, "    </{el}>")?;
         }
         writeln!(w, "  </track>")?;

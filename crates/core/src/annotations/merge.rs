@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use ferrocat_wire::annotations::{LabeledData, Shape, ShapeType, Tag, Track, TrackedShape};
+use ferrocat_wire::annotations::{LabeledData, Shape, Track, TrackedShape};
 use pathfinding::kuhn_munkres::kuhn_munkres;
 use pathfinding::matrix::Matrix;
 
@@ -130,10 +130,8 @@ fn shape_similarity(a: &Shape, b: &Shape) -> f64 {
     if a.points == b.points {
         return 1.0;
     }
-    match a.kind {
-        ShapeType::Rectangle => iou(bbox(&a.points), bbox(&b.points)),
-        _ => iou(bbox(&a.points), bbox(&b.points)),
-    }
+    // a rectangle's bounding box is itself
+    iou(bbox(&a.points), bbox(&b.points))
 }
 
 fn tracked_similarity(a: &TrackedShape, b: &TrackedShape) -> f64 {
@@ -183,79 +181,62 @@ pub fn merge(jobs: Vec<(i64, LabeledData)>, overlap: i64, end: i64) -> LabeledDa
             continue;
         }
         let zone_end = start + overlap;
-        merge_tags(&mut acc.tags, doc.tags, start, zone_end);
-        merge_shapes(&mut acc.shapes, doc.shapes, start, zone_end);
+        merge_frame_objects(
+            &mut acc.tags,
+            doc.tags,
+            start,
+            zone_end,
+            |t| t.frame,
+            |a, b| f64::from(u8::from(a.label_id == b.label_id)),
+        );
+        merge_frame_objects(
+            &mut acc.shapes,
+            doc.shapes,
+            start,
+            zone_end,
+            |s| s.frame,
+            shape_similarity,
+        );
         merge_tracks(&mut acc.tracks, doc.tracks, start, zone_end, end);
     }
     acc
 }
 
-fn merge_tags(acc: &mut Vec<Tag>, new: Vec<Tag>, start: i64, zone_end: i64) {
-    let mut by_frame: BTreeMap<i64, Vec<Tag>> = BTreeMap::new();
+/// Merges the tags or shapes of a job into `acc` (§9.6.3): objects beyond the overlap
+/// are appended; in the overlap, each frame's objects are matched against the
+/// accumulated ones of that frame and only the unmatched are appended.
+fn merge_frame_objects<T>(
+    acc: &mut Vec<T>,
+    new: Vec<T>,
+    start: i64,
+    zone_end: i64,
+    frame: impl Fn(&T) -> i64,
+    similarity: impl Fn(&T, &T) -> f64,
+) {
+    let mut by_frame: BTreeMap<i64, Vec<T>> = BTreeMap::new();
     let mut appended = Vec::new();
-    for t in new {
-        if t.frame >= zone_end {
-            appended.push(t);
+    for o in new {
+        if frame(&o) >= zone_end {
+            appended.push(o);
         } else {
-            by_frame.entry(t.frame).or_default().push(t);
+            by_frame.entry(frame(&o)).or_default().push(o);
         }
     }
-    for (frame, items) in by_frame {
+    for (f, items) in by_frame {
         let cands: Vec<usize> = (0..acc.len())
-            .filter(|&i| acc[i].frame == frame && acc[i].frame >= start)
+            .filter(|&i| frame(&acc[i]) == f && f >= start)
             .collect();
         let sim: Vec<Vec<f64>> = items
             .iter()
-            .map(|t| {
-                cands
-                    .iter()
-                    .map(|&c| f64::from(u8::from(acc[c].label_id == t.label_id)))
-                    .collect()
-            })
+            .map(|o| cands.iter().map(|&c| similarity(&acc[c], o)).collect())
             .collect();
         let matched: Vec<usize> = assign(&sim, SHAPE_MAX_COST)
             .into_iter()
             .map(|(r, _)| r)
             .collect();
-        for (i, t) in items.into_iter().enumerate() {
+        for (i, o) in items.into_iter().enumerate() {
             if !matched.contains(&i) {
-                appended.push(t);
-            }
-        }
-    }
-    acc.extend(appended);
-}
-
-fn merge_shapes(acc: &mut Vec<Shape>, new: Vec<Shape>, start: i64, zone_end: i64) {
-    let mut by_frame: BTreeMap<i64, Vec<Shape>> = BTreeMap::new();
-    let mut appended = Vec::new();
-    for s in new {
-        if s.frame >= zone_end {
-            appended.push(s);
-        } else {
-            by_frame.entry(s.frame).or_default().push(s);
-        }
-    }
-    for (frame, items) in by_frame {
-        let cands: Vec<usize> = (0..acc.len())
-            .filter(|&i| acc[i].frame == frame && acc[i].frame >= start)
-            .collect();
-        let sim: Vec<Vec<f64>> = items
-            .iter()
-            .map(|s| {
-                cands
-                    .iter()
-                    .map(|&c| shape_similarity(&acc[c], s))
-                    .collect()
-            })
-            .collect();
-        let matched: Vec<usize> = assign(&sim, SHAPE_MAX_COST)
-            .into_iter()
-            .map(|(r, _)| r)
-            .collect();
-        for (i, s) in items.into_iter().enumerate() {
-            if !matched.contains(&i) {
-                appended.push(s);
+                appended.push(o);
             }
         }
     }
@@ -369,6 +350,7 @@ fn merge_tracks(acc: &mut Vec<Track>, new: Vec<Track>, start: i64, zone_end: i64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrocat_wire::annotations::{ShapeType, Tag};
 
     fn rect(id: i64, frame: i64, x: f64) -> Shape {
         Shape {

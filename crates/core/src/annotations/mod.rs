@@ -423,19 +423,13 @@ struct Scope {
 
 impl AnnotationService<'_> {
     async fn job_scope(&self, actor: &Actor, id: i64, write: bool) -> Result<Scope> {
-        let (job, facts) = self.core.tasks().job_facts(id).await?;
+        let (job, task, facts) = self.core.tasks().job_task_facts(id).await?;
         let perm = if write {
             Perm::JobChange(&facts)
         } else {
             Perm::JobAccess(&facts)
         };
         self.core.check(actor, perm)?;
-        let task = self
-            .core
-            .db()
-            .task(job.task_id)
-            .await?
-            .ok_or(Error::NotFound)?;
         Ok(Scope {
             task,
             first: job.start_frame,
@@ -447,11 +441,16 @@ impl AnnotationService<'_> {
     }
 
     async fn task_scope(&self, actor: &Actor, id: i64, write: bool) -> Result<Scope> {
-        let (task, mut jobs) = if write {
+        let (task, jobs) = if write {
             self.core.tasks().authorized_change(actor, id).await?
         } else {
             self.core.tasks().authorized_access(actor, id).await?
         };
+        self.whole_task(task, jobs).await
+    }
+
+    /// The scope of a task-level operation: every job, in id order, over all frames.
+    async fn whole_task(&self, task: TaskRow, mut jobs: Vec<JobRow>) -> Result<Scope> {
         jobs.sort_by_key(|j| j.id);
         let size = match task.data_id {
             Some(d) => self.core.db().data(d).await?.map_or(0, |d| d.size),
@@ -511,20 +510,8 @@ impl AnnotationService<'_> {
     pub(crate) async fn task_document(&self, task_id: i64) -> Result<LabeledData> {
         let db = self.core.db();
         let task = db.task(task_id).await?.ok_or(Error::NotFound)?;
-        let mut jobs = db.jobs_of(&[task_id]).await?;
-        jobs.sort_by_key(|j| j.id);
-        let size = match task.data_id {
-            Some(d) => db.data(d).await?.map_or(0, |d| d.size),
-            None => 0,
-        };
-        let scope = Scope {
-            task,
-            jobs,
-            first: 0,
-            last: size - 1,
-            whose: "task's",
-            task_level: true,
-        };
+        let jobs = db.jobs_of(&[task_id]).await?;
+        let scope = self.whole_task(task, jobs).await?;
         self.read(&scope).await
     }
 

@@ -1376,28 +1376,7 @@ async fn export_cvat_for_video(app: TestApp) {
     assert_eq!(r.status, 200, "{}", r.body);
     let url = format!("/api/v1/tasks/{tid}/annotations?format=CVAT%20for%20video%201.1");
     assert_eq!(app.get(&url, &t).await.status, 202);
-    let mut ready = false;
-    for _ in 0..300 {
-        match app.get(&url, &t).await.status.as_u16() {
-            201 => {
-                ready = true;
-                break;
-            }
-            202 => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-            s => panic!("unexpected {s}"),
-        }
-    }
-    assert!(ready);
-    let r = app
-        .client
-        .get(app.url(&format!("{url}&action=download")))
-        .header("Authorization", format!("Token {t}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let files = crate::media::unzip(&r.bytes().await.unwrap());
-    let xml = String::from_utf8(files[0].1.clone()).unwrap();
+    let xml = export_xml(&app, tid, "CVAT for video 1.1", &t).await;
     assert!(xml.contains(r#"  <track id="0" label="car" group_id="2">
     <box frame="0" outside="0" occluded="0" keyframe="1" xtl="10.00" ytl="10.00" xbr="50.00" ybr="50.00">
       <attribute name="color">black</attribute>
@@ -1420,29 +1399,8 @@ async fn export_cvat_for_video(app: TestApp) {
 
 /// Exports a task in `format` and returns `annotations.xml`.
 async fn export_xml(app: &TestApp, tid: i64, format: &str, t: &str) -> String {
-    let url = format!(
-        "/api/v1/tasks/{tid}/annotations?format={}",
-        format.replace(' ', "%20")
-    );
-    for _ in 0..300 {
-        match app.get(&url, t).await.status.as_u16() {
-            201 => {
-                let r = app
-                    .client
-                    .get(app.url(&format!("{url}&action=download")))
-                    .header("Authorization", format!("Token {t}"))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 200);
-                let files = crate::media::unzip(&r.bytes().await.unwrap());
-                return String::from_utf8(files[0].1.clone()).unwrap();
-            }
-            202 => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-            s => panic!("export answered {s}"),
-        }
-    }
-    panic!("export did not finish")
+    let files = export_files(app, tid, format, t).await;
+    String::from_utf8(files[0].1.clone()).unwrap()
 }
 
 /// Sends an import and polls it to the end: (status, body) of the last answer.
@@ -1676,7 +1634,7 @@ async fn import_cvat(app: TestApp) {
     assert_eq!(first["tracks"], before_tracks_of(&before, 0, 3));
 }
 
-/// Exports a task as "YOLO 1.1" and returns the zip's files.
+/// Polls an export to the end, downloads it and returns the zip's files.
 async fn export_files(app: &TestApp, tid: i64, format: &str, t: &str) -> Vec<(String, Vec<u8>)> {
     let url = format!(
         "/api/v1/tasks/{tid}/annotations?format={}",
