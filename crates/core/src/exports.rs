@@ -369,9 +369,10 @@ fn per_frame_objects(
             points: s.points.clone(),
             group: s.group.unwrap_or(0),
             attributes: attr_names(s.label_id, &s.attributes),
+            track_id: None,
         });
     }
-    for t in &doc.tracks {
+    for (track_no, t) in doc.tracks.iter().enumerate() {
         let immutable = attr_names(t.label_id, &t.attributes);
         for f in interpolate(t, track_end(t, size, jobs)) {
             let k = f.shape;
@@ -388,6 +389,7 @@ fn per_frame_objects(
                 points: k.points,
                 group: t.group.unwrap_or(0),
                 attributes,
+                track_id: Some(track_no as i64),
             });
         }
     }

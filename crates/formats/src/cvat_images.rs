@@ -277,6 +277,7 @@ mod tests {
                         points: vec![1.0, 2.0, 3.0, 4.0, 5.0, 1.0],
                         group: 1,
                         attributes: vec![],
+                        track_id: None,
                     },
                     OutShape {
                         kind: ShapeType::Rectangle,
@@ -291,6 +292,7 @@ mod tests {
                         ],
                         group: 0,
                         attributes: vec![("color".into(), "gray".into())],
+                        track_id: None,
                     },
                 ],
                 tags: vec![OutTag {

@@ -6,6 +6,7 @@
 //! per-frame shapes of tracks already interpolated, and tags), so it never sees the
 //! database and writes its file while the objects are produced.
 
+pub mod archive;
 pub mod cvat_images;
 pub mod cvat_import;
 pub mod cvat_video;
@@ -161,6 +162,8 @@ pub struct OutShape {
     pub points: Vec<f64>,
     pub group: i64,
     pub attributes: Vec<(String, String)>,
+    /// For a shape of a track: the track's number (0, 1, … in the task's track order).
+    pub track_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -256,4 +259,51 @@ mod tests {
         assert!(cvat_import::is_metadata("dir/.hidden.xml"));
         assert!(!cvat_import::is_metadata("dir/annotations.xml"));
     }
+}
+
+/// What an item-based exporter writes from: the task, its frames, the objects of
+/// frame `k` (0-based task frame), and, for `dataset` exports, the JPEG image of
+/// frame `k`.
+///
+/// Exporters call `objects` once per frame in frame order and `image` at most once
+/// per frame, so the caller may produce both lazily.
+pub struct Export<'a> {
+    pub meta: &'a TaskMeta,
+    pub frames: &'a [FrameMeta],
+    pub objects: &'a mut dyn FnMut(usize) -> FrameObjects,
+    pub images: Option<&'a mut dyn FnMut(usize) -> std::io::Result<Vec<u8>>>,
+}
+
+/// A reference from an imported file to a task frame.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ItemRef {
+    /// An item (image) name, matched as api-v1 §10.4 says: base name without
+    /// extension against the frames' names, else an integer item id as frame number.
+    Name(String),
+    /// A 0-based task frame, as formats that number frames themselves give it (MOT).
+    Frame(i64),
+}
+
+/// The objects an importer found for one item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemObjects {
+    pub item: ItemRef,
+    pub objects: FrameObjects,
+}
+
+/// A track read from a file: its shapes in any order (the caller sorts), each with
+/// its item and whether the object is outside there. All are keyframes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportTrack {
+    pub label: String,
+    pub group: i64,
+    pub shapes: Vec<(ItemRef, OutShape, bool)>,
+}
+
+/// What an item-based importer read: labels and attributes by name, frames by
+/// [`ItemRef`]. `OutShape::track_id` is ignored on import.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Dataset {
+    pub items: Vec<ItemObjects>,
+    pub tracks: Vec<ImportTrack>,
 }

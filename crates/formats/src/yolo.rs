@@ -242,6 +242,7 @@ mod tests {
                         points: vec![20.0, 10.0, 120.0, 60.0],
                         group: 0,
                         attributes: vec![],
+                        track_id: None,
                     }]
                 } else {
                     vec![]
