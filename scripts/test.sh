@@ -22,6 +22,30 @@ if [ -z "${FERROCAT_TEST_PG:-}" ]; then
   fi
 fi
 
+# Format consumers (pycocotools, Datumaro) for the import/export tests, in a venv kept
+# under target/ and rebuilt when the requirements change.
+req=crates/server/tests/python/requirements.txt
+venv=target/test-venv
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/requirements.txt"; then
+  echo "creating the Python venv for the format tests"
+  rm -rf "$venv"
+  if python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"; then
+    cp "$req" "$venv/requirements.txt"
+  elif [ -n "${CI:-}" ]; then
+    echo "error: could not install $req" >&2
+    exit 1
+  else
+    echo "notice: could not install $req: the checks by pycocotools and Datumaro are skipped"
+    rm -rf "$venv"
+  fi
+fi
+if [ -x "$venv/bin/python" ]; then
+  export FERROCAT_TEST_PYTHON="$PWD/$venv/bin/python"
+elif [ -n "${CI:-}" ]; then
+  echo "error: no Python venv for the format tests" >&2
+  exit 1
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then

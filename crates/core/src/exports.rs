@@ -1,7 +1,8 @@
-//! Annotation exports (api-v1 §10.2): `GET /tasks/{id}/annotations?format=F`.
+//! Annotation and dataset exports (api-v1 §10.2): `GET /tasks/{id}/annotations?format=F`
+//! and `GET /tasks/{id}/dataset?format=F` (the same files plus the task's images).
 //!
-//! An export is a queue item keyed by task and format (`task/7/export/annotations/<F>`),
-//! shared by every user. Its payload records the task's `updated_date` when it was
+//! An export is a queue item keyed by task, kind and format
+//! (`task/7/export/annotations/<F>`, `task/7/export/dataset/<F>`), shared by every user. Its payload records the task's `updated_date` when it was
 //! requested; an export older than the task is discarded and made again. The worker
 //! writes the file to `<data>/exports/task_<id>/`, named after the format and that
 //! `updated_date`, so a file made for the same state is reused.
@@ -46,11 +47,37 @@ pub struct ExportService<'a> {
     pub(crate) core: &'a Core,
 }
 
-fn key(task_id: i64, format: &str) -> String {
-    format!("task/{task_id}/export/annotations/{format}")
+/// What an export holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportKind {
+    /// The annotation files only.
+    Annotations,
+    /// The annotation files and every frame's image at original quality (JPEG).
+    Dataset,
 }
 
-fn file_path(core: &Core, task_id: i64, format: &str, stamp: i64) -> PathBuf {
+impl ExportKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ExportKind::Annotations => "annotations",
+            ExportKind::Dataset => "dataset",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        if s == "dataset" {
+            ExportKind::Dataset
+        } else {
+            ExportKind::Annotations
+        }
+    }
+}
+
+fn key(task_id: i64, kind: ExportKind, format: &str) -> String {
+    format!("task/{task_id}/export/{}/{format}", kind.as_str())
+}
+
+fn file_path(core: &Core, task_id: i64, kind: ExportKind, format: &str, stamp: i64) -> PathBuf {
     let slug: String = format
         .chars()
         .map(|c| {
@@ -65,7 +92,7 @@ fn file_path(core: &Core, task_id: i64, format: &str, stamp: i64) -> PathBuf {
         .data_dir
         .join("exports")
         .join(format!("task_{task_id}"))
-        .join(format!("annotations-{slug}-{stamp}.zip"))
+        .join(format!("{}-{slug}-{stamp}.zip", kind.as_str()))
 }
 
 /// `YYYY-MM-DD HH:MM:SS.ffffff+HH:MM` in the server time zone (CVAT's XML dates).
@@ -78,10 +105,11 @@ pub fn xml_date(t: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> String {
 impl ExportService<'_> {
     /// Handles one request of the §10.2 protocol. `query` holds `format`, `action`,
     /// `filename`; `origin` is `scheme://host` of the request (for segment URLs).
-    pub async fn annotations(
+    pub async fn request(
         &self,
         actor: &Actor,
         task_id: i64,
+        kind: ExportKind,
         query: &[(String, String)],
         origin: &str,
     ) -> Result<ExportAnswer> {
@@ -104,7 +132,7 @@ impl ExportService<'_> {
             Lookup::Ready(_) => {}
         }
         let db = self.core.db();
-        let key = key(task_id, format);
+        let key = key(task_id, kind, format);
         let stamp = task.updated_date.timestamp_micros();
         let mut item = db.queue_item(&key).await?;
         if let Some(it) = &item {
@@ -116,7 +144,8 @@ impl ExportService<'_> {
         }
         let Some(item) = item else {
             let payload = json!({
-                "task_id": task_id, "format": format, "updated": stamp, "origin": origin,
+                "task_id": task_id, "kind": kind.as_str(), "format": format, "updated": stamp,
+                "origin": origin,
             });
             db.enqueue(&key, KIND, &payload.to_string(), Some(actor.id))
                 .await?;
@@ -140,7 +169,7 @@ impl ExportService<'_> {
                     .to_lowercase(),
                 };
                 Ok(ExportAnswer::Download {
-                    path: file_path(self.core, task_id, format, stamp),
+                    path: file_path(self.core, task_id, kind, format, stamp),
                     filename,
                 })
             }
@@ -158,6 +187,7 @@ impl ExportService<'_> {
 pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), String> {
     let p: Value = serde_json::from_str(&item.payload).map_err(|e| e.to_string())?;
     let task_id = p["task_id"].as_i64().ok_or("export without a task")?;
+    let kind = ExportKind::parse(p["kind"].as_str().unwrap_or_default());
     let format = p["format"].as_str().unwrap_or_default().to_string();
     let stamp = p["updated"].as_i64().unwrap_or_default();
     let origin = p["origin"].as_str().unwrap_or_default().to_string();
@@ -165,13 +195,17 @@ pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), Strin
         Lookup::Ready(e) => e,
         _ => return Err(format!("Unknown format {format}")),
     };
-    let path = file_path(core, task_id, &format, stamp);
+    let path = file_path(core, task_id, kind, &format, stamp);
     if tokio::fs::try_exists(&path).await.unwrap_or(false) {
         return Ok(());
     }
     let (meta, frames, doc, labels) = collect(core, task_id, &origin)
         .await
         .map_err(|e| e.to_string())?;
+    let images = match kind {
+        ExportKind::Annotations => None,
+        ExportKind::Dataset => Some(FrameImages::of_task(core, task_id).await?),
+    };
     // a name of its own: a second worker that took over the item never writes into it
     let tmp = path.with_extension(format!("{}.part", crate::random_hex(6)));
     let out = path.clone();
@@ -180,49 +214,11 @@ pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), Strin
             std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         }
         let file = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
-        let ranges: Vec<(i64, i64)> = meta.segments.iter().map(|s| (s.start, s.stop)).collect();
-        if exporter == Exporter::Yolo {
-            let per_frame = per_frame_objects(&doc, &labels, meta.size, &ranges);
-            let names: Vec<String> = meta.labels.iter().map(|l| l.name.clone()).collect();
-            let w = ferrocat_formats::yolo::write_zip(
-                std::io::BufWriter::new(file),
-                &names,
-                &frames,
-                |k| per_frame.get(&(k as i64)).cloned().unwrap_or_default(),
-            )
-            .map_err(|e| e.to_string())?;
-            w.into_inner()
-                .map_err(|e| e.to_string())?
-                .sync_all()
-                .map_err(|e| e.to_string())?;
-            std::fs::rename(&tmp, &out).map_err(|e| e.to_string())?;
-            return Ok(());
-        }
-        let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        match exporter {
-            Exporter::CvatImages => {
-                zip.start_file("annotations.xml", opts)
-                    .map_err(|e| e.to_string())?;
-                let per_frame = per_frame_objects(&doc, &labels, meta.size, &ranges);
-                let mut w = std::io::BufWriter::new(&mut zip);
-                ferrocat_formats::cvat_images::write_xml(&mut w, &meta, &frames, |k| {
-                    per_frame.get(&(k as i64)).cloned().unwrap_or_default()
-                })
-                .map_err(|e| e.to_string())?;
-                w.flush().map_err(|e| e.to_string())?;
-            }
-            Exporter::CvatVideo => {
-                zip.start_file("annotations.xml", opts)
-                    .map_err(|e| e.to_string())?;
-                let tracks = video_tracks(&doc, &labels, &frames, meta.size, &ranges);
-                let mut w = std::io::BufWriter::new(&mut zip);
-                ferrocat_formats::cvat_video::write_xml(&mut w, &meta, tracks)
-                    .map_err(|e| e.to_string())?;
-                w.flush().map_err(|e| e.to_string())?;
-            }
-            Exporter::Yolo => unreachable!("written above"),
+        let mut zip = ArchiveOut::new(std::io::BufWriter::new(file));
+        let written = write_export(&mut zip, exporter, &meta, &frames, &doc, &labels, images);
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
         }
         zip.finish()
             .map_err(|e| e.to_string())?
@@ -236,6 +232,145 @@ pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), Strin
     .await
     .map_err(|e| e.to_string())??;
     Ok(())
+}
+
+type ArchiveOut = ferrocat_formats::archive::ZipOut<std::io::BufWriter<std::fs::File>>;
+
+/// Writes one export's entries into `zip`.
+fn write_export(
+    zip: &mut ArchiveOut,
+    exporter: Exporter,
+    meta: &TaskMeta,
+    frames: &[FrameMeta],
+    doc: &LabeledData,
+    labels: &Labels,
+    mut images: Option<FrameImages>,
+) -> std::result::Result<(), String> {
+    let ranges: Vec<(i64, i64)> = meta.segments.iter().map(|s| (s.start, s.stop)).collect();
+    let with_images = images.is_some();
+    let e = |e: std::io::Error| e.to_string();
+    match exporter {
+        Exporter::CvatImages | Exporter::CvatVideo => {
+            {
+                let mut w = std::io::BufWriter::new(zip.file("annotations.xml").map_err(e)?);
+                if exporter == Exporter::CvatImages {
+                    let per_frame = per_frame_objects(doc, labels, meta.size, &ranges);
+                    ferrocat_formats::cvat_images::write_xml(&mut w, meta, frames, |k| {
+                        per_frame.get(&(k as i64)).cloned().unwrap_or_default()
+                    })
+                    .map_err(e)?;
+                } else {
+                    let tracks = video_tracks(doc, labels, frames, meta.size, &ranges);
+                    let size = frames.first().map(|f| (f.width, f.height));
+                    ferrocat_formats::cvat_video::write_xml(&mut w, meta, size, tracks)
+                        .map_err(e)?;
+                }
+                w.flush().map_err(e)?;
+            }
+            // CVAT's XML names each image by its frame name: the original files, as is
+            if let Some(images) = images.as_mut() {
+                for (k, f) in frames.iter().enumerate() {
+                    let bytes = images.original(k).map_err(e)?;
+                    zip.stored(&format!("images/{}", f.name), &bytes)
+                        .map_err(e)?;
+                }
+            }
+            Ok(())
+        }
+        _ => {
+            let mut per_frame = per_frame_objects(doc, labels, meta.size, &ranges);
+            let mut objects = |k: usize| per_frame.remove(&(k as i64)).unwrap_or_default();
+            let mut image = |k: usize| -> std::io::Result<Vec<u8>> {
+                images
+                    .as_mut()
+                    .expect("asked only for dataset exports")
+                    .jpeg(k)
+            };
+            let export = ferrocat_formats::Export {
+                meta,
+                frames,
+                objects: &mut objects,
+                images: if with_images { Some(&mut image) } else { None },
+            };
+            ferrocat_formats::write(exporter, zip, export).map_err(e)
+        }
+    }
+}
+
+/// The task's frames at original quality, read chunk by chunk from the original
+/// chunks: as they are (CVAT formats, whose XML names the files) or as JPEG (the other
+/// formats, whose layouts name `<item>.jpg`; frames not already JPEG are encoded at
+/// quality 95).
+struct FrameImages {
+    dir: PathBuf,
+    chunk_size: i64,
+    current: Option<(i64, Vec<Member>)>,
+}
+
+/// A file of an original chunk: its name and bytes.
+type Member = (String, Vec<u8>);
+
+impl FrameImages {
+    async fn of_task(core: &Core, task_id: i64) -> std::result::Result<Self, String> {
+        let db = core.db();
+        let task = db
+            .task(task_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the task is gone")?;
+        let data = match task.data_id {
+            Some(d) => db.data(d).await.map_err(|e| e.to_string())?,
+            None => None,
+        }
+        .ok_or("The task has no data")?;
+        Ok(FrameImages {
+            dir: crate::tasks::data_dir(core, data.id).join("original"),
+            chunk_size: data.chunk_size.unwrap_or(1).max(1),
+            current: None,
+        })
+    }
+
+    /// Frame `k`'s original file: (its name in the chunk, its bytes).
+    fn member(&mut self, k: usize) -> std::io::Result<(&str, &[u8])> {
+        let chunk = k as i64 / self.chunk_size;
+        let index = (k as i64 % self.chunk_size) as usize;
+        if self.current.as_ref().map(|(c, _)| *c) != Some(chunk) {
+            let file = std::fs::File::open(self.dir.join(format!("{chunk}.zip")))?;
+            let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+                .map_err(std::io::Error::other)?;
+            let mut members = Vec::with_capacity(zip.len());
+            for i in 0..zip.len() {
+                let mut m = zip.by_index(i).map_err(std::io::Error::other)?;
+                let name = m.name().unwrap_or_default().to_string();
+                let mut bytes = Vec::with_capacity(m.size() as usize);
+                std::io::Read::read_to_end(&mut m, &mut bytes)?;
+                members.push((name, bytes));
+            }
+            self.current = Some((chunk, members));
+        }
+        let members = &self.current.as_ref().expect("just loaded").1;
+        let (name, bytes) = members
+            .get(index)
+            .ok_or_else(|| std::io::Error::other(format!("chunk {chunk} lacks frame {k}")))?;
+        Ok((name, bytes))
+    }
+
+    /// Frame `k`'s original bytes.
+    fn original(&mut self, k: usize) -> std::io::Result<Vec<u8>> {
+        Ok(self.member(k)?.1.to_vec())
+    }
+
+    /// Frame `k` as JPEG: the original when it is one, else encoded at quality 95.
+    fn jpeg(&mut self, k: usize) -> std::io::Result<Vec<u8>> {
+        let (name, bytes) = self.member(k)?;
+        if ferrocat_media::image::mime_for_name(name) == "image/jpeg" {
+            return Ok(bytes.to_vec());
+        }
+        let img = ferrocat_media::image::decode_rgb8(bytes)
+            .map_err(|e| std::io::Error::other(format!("frame {k}: {e}")))?;
+        ferrocat_media::image::encode_jpeg(&img, 95)
+            .map_err(|e| std::io::Error::other(format!("frame {k}: {e}")))
+    }
 }
 
 type Labels = BTreeMap<i64, LabelMeta>;

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use ferrocat_formats::cvat_import::{self, Imported};
+use ferrocat_formats::{Dataset, Importer, ItemRef, Lookup};
 use ferrocat_store::queue::QueueItem;
 use ferrocat_wire::annotations::{AttributeValue, LabeledData, Shape, Tag, Track, TrackedShape};
 use serde_json::{Value, json};
@@ -46,22 +47,11 @@ pub struct ImportService<'a> {
     pub(crate) core: &'a Core,
 }
 
-/// An importer ferrocat implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Importer {
-    Cvat,
-    Yolo,
-}
-
 fn importer(name: &str) -> Result<Importer> {
-    match ferrocat_formats::IMPORTERS.iter().find(|f| f.name == name) {
-        None => Err(Error::Bare(vec![format!("Unknown input format '{name}'")])),
-        Some(f) if !f.enabled => Err(Error::Disabled),
-        Some(f) => match f.name {
-            "CVAT 1.1" => Ok(Importer::Cvat),
-            "YOLO 1.1" => Ok(Importer::Yolo),
-            _ => Err(Error::Disabled),
-        },
+    match ferrocat_formats::importer(name) {
+        Lookup::Unknown => Err(Error::Bare(vec![format!("Unknown input format '{name}'")])),
+        Lookup::Disabled => Err(Error::Disabled),
+        Lookup::Ready(i) => Ok(i),
     }
 }
 
@@ -185,6 +175,13 @@ async fn import(core: &Core, p: &Value, file: &str) -> std::result::Result<(), S
                 .await
                 .map_err(|e| e.to_string())??;
             convert_yolo(core, task_id, parsed).await?
+        }
+        other => {
+            let parsed = core
+                .blocking(move || ferrocat_formats::read(other, &bytes))
+                .await
+                .map_err(|e| e.to_string())??;
+            convert_dataset(core, task_id, parsed).await?
         }
     };
     let svc = core.annotations();
@@ -418,6 +415,138 @@ async fn convert_yolo(
                 attributes: vec![],
             });
         }
+    }
+    Ok(doc)
+}
+
+/// An item-based file's objects to the task: items to frames (§10.4), labels and
+/// attributes by name (unknown attribute names dropped), tracks' shapes sorted by frame
+/// (all keyframes; immutable values from the last one go to the track, as CVAT).
+async fn convert_dataset(
+    core: &Core,
+    task_id: i64,
+    f: Dataset,
+) -> std::result::Result<LabeledData, String> {
+    let db = core.db();
+    let task = db
+        .task(task_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the task is gone")?;
+    let data_id = task.data_id.ok_or("The task has no data to annotate")?;
+    let frames = db.frames(data_id).await.map_err(|e| e.to_string())?;
+    let frame = |r: &ItemRef| -> std::result::Result<i64, String> {
+        match r {
+            ItemRef::Name(item) => frame_of_item(&frames, item)
+                .map(|k| frames[k].frame)
+                .ok_or_else(|| format!("Unknown frame {item}")),
+            ItemRef::Frame(k) => usize::try_from(*k)
+                .ok()
+                .and_then(|k| frames.get(k))
+                .map(|f| f.frame)
+                .ok_or_else(|| format!("Unknown frame {k}")),
+        }
+    };
+    type Specs = HashMap<String, (i64, bool)>;
+    let labels: HashMap<String, (i64, Specs)> = db
+        .labels_of(&[task_id])
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(l, attrs)| {
+            let specs = attrs
+                .into_iter()
+                .map(|a| (a.name, (a.id, a.mutable)))
+                .collect();
+            (l.name, (l.id, specs))
+        })
+        .collect();
+    let label = |name: &str| {
+        labels
+            .get(name)
+            .ok_or_else(|| format!("Label '{name}' is not registered for this task"))
+    };
+    let values = |specs: &Specs, attrs: &[(String, String)], want: Option<bool>| {
+        let mut out: Vec<AttributeValue> = Vec::new();
+        for (n, v) in attrs {
+            if let Some((id, mutable)) = specs.get(n)
+                && want.is_none_or(|w| w == *mutable)
+                && !out.iter().any(|a| a.spec_id == *id)
+            {
+                out.push(AttributeValue {
+                    spec_id: *id,
+                    value: v.clone(),
+                });
+            }
+        }
+        out
+    };
+    let mut doc = LabeledData::default();
+    for it in f.items {
+        let k = frame(&it.item)?;
+        for s in it.objects.shapes {
+            let (label_id, specs) = label(&s.label)?;
+            doc.shapes.push(Shape {
+                kind: s.kind,
+                occluded: s.occluded,
+                z_order: s.z_order,
+                points: s.points,
+                id: None,
+                frame: k,
+                label_id: *label_id,
+                group: Some(s.group.max(0)),
+                attributes: values(specs, &s.attributes, None),
+            });
+        }
+        for t in it.objects.tags {
+            let (label_id, specs) = label(&t.label)?;
+            doc.tags.push(Tag {
+                id: None,
+                frame: k,
+                label_id: *label_id,
+                group: Some(t.group.max(0)),
+                attributes: values(specs, &t.attributes, None),
+            });
+        }
+    }
+    for t in f.tracks {
+        let (label_id, specs) = label(&t.label)?;
+        let mut keys = Vec::with_capacity(t.shapes.len());
+        for (item, shape, outside) in t.shapes {
+            match frame(&item) {
+                Ok(k) => keys.push((k, shape, outside)),
+                // an outside mark past the task's end only says the object left
+                Err(_) if outside => {}
+                Err(e) => return Err(e),
+            }
+        }
+        keys.sort_by_key(|(k, _, _)| *k);
+        keys.dedup_by_key(|(k, _, _)| *k);
+        let Some((_, last, _)) = keys.last() else {
+            continue;
+        };
+        let attributes = values(specs, &last.attributes, Some(false));
+        let shapes: Vec<TrackedShape> = keys
+            .into_iter()
+            .map(|(k, s, outside)| TrackedShape {
+                kind: s.kind,
+                occluded: s.occluded,
+                z_order: s.z_order,
+                attributes: values(specs, &s.attributes, Some(true)),
+                points: s.points,
+                id: None,
+                frame: k,
+                outside,
+            })
+            .collect();
+        doc.tracks.push(Track {
+            id: None,
+            frame: shapes[0].frame,
+            label_id: *label_id,
+            group: Some(t.group.max(0)),
+            shapes,
+            attributes,
+        });
     }
     Ok(doc)
 }

@@ -11,7 +11,12 @@ fn py_bool(b: bool) -> &'static str {
     if b { "True" } else { "False" }
 }
 
-pub(crate) fn write_meta(w: &mut impl Write, t: &TaskMeta) -> io::Result<()> {
+/// `original_size` (width, height) is written where CVAT wrote it for video tasks.
+pub(crate) fn write_meta(
+    w: &mut impl Write,
+    t: &TaskMeta,
+    original_size: Option<(i64, i64)>,
+) -> io::Result<()> {
     writeln!(w, "  <meta>")?;
     writeln!(w, "    <task>")?;
     writeln!(w, "      <id>{}</id>", t.id)?;
@@ -80,6 +85,12 @@ pub(crate) fn write_meta(w: &mut impl Write, t: &TaskMeta) -> io::Result<()> {
             }
             None => writeln!(w, "      <{tag}></{tag}>")?,
         }
+    }
+    if let Some((width, height)) = original_size {
+        writeln!(w, "      <original_size>")?;
+        writeln!(w, "        <width>{width}</width>")?;
+        writeln!(w, "        <height>{height}</height>")?;
+        writeln!(w, "      </original_size>")?;
     }
     writeln!(w, "    </task>")?;
     writeln!(w, "    <dumped>{}</dumped>", t.dumped)?;
@@ -175,7 +186,7 @@ pub fn write_xml(
     writeln!(w, "<?xml version=\"1.0\" encoding=\"utf-8\"?>")?;
     writeln!(w, "<annotations>")?;
     writeln!(w, "  <version>1.1</version>")?;
-    write_meta(w, task)?;
+    write_meta(w, task, None)?;
     for (k, f) in frames.iter().enumerate() {
         writeln!(
             w,

@@ -8,16 +8,20 @@ use crate::cvat_images::{element, write_attributes, write_geometry, write_meta};
 use crate::{OutTrack, TaskMeta, xml_attr as attr_esc};
 
 /// Writes `annotations.xml`; `tracks` come in file order (tracks, then the tracks made
-/// of standalone shapes).
+/// of standalone shapes). `original_size` is the (width, height) of the frames: the
+/// meta's `<original_size>`, which CVAT wrote for video tasks and Datumaro's CVAT reader
+/// needs for every track file, so it is written for image tasks too (their first
+/// frame's size).
 pub fn write_xml(
     w: &mut impl Write,
     task: &TaskMeta,
+    original_size: Option<(i64, i64)>,
     tracks: impl IntoIterator<Item = OutTrack>,
 ) -> io::Result<()> {
     writeln!(w, "<?xml version=\"1.0\" encoding=\"utf-8\"?>")?;
     writeln!(w, "<annotations>")?;
     writeln!(w, "  <version>1.1</version>")?;
-    write_meta(w, task)?;
+    write_meta(w, task, original_size)?;
     for (id, t) in tracks.into_iter().enumerate() {
         write!(w, "  <track id=\"{id}\" label=\"{}\"", attr_esc(&t.label))?;
         if t.group != 0 {
@@ -88,6 +92,7 @@ mod tests {
         write_xml(
             &mut out,
             &task,
+            Some((640, 480)),
             [OutTrack {
                 label: "car".into(),
                 group: 2,
@@ -96,6 +101,9 @@ mod tests {
         )
         .unwrap();
         let xml = String::from_utf8(out).unwrap();
+        assert!(xml.contains(
+            "      <original_size>\n        <width>640</width>\n        <height>480</height>\n      </original_size>\n    </task>\n"
+        ));
         assert!(xml.ends_with(
             r#"  </meta>
   <track id="0" label="car" group_id="2">

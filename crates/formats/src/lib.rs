@@ -7,9 +7,17 @@
 //! database and writes its file while the objects are produced.
 
 pub mod archive;
+pub mod coco;
 pub mod cvat_images;
 pub mod cvat_import;
 pub mod cvat_video;
+pub mod datumaro;
+pub mod labelme;
+pub mod mask;
+pub mod mot;
+pub mod raster;
+pub mod tfrecord;
+pub mod voc;
 pub mod yolo;
 
 use serde::Serialize;
@@ -39,36 +47,110 @@ const fn f(
 
 /// Importers in CVAT's order; `enabled` says which ferrocat implements.
 pub const IMPORTERS: [FormatInfo; 8] = [
-    f("COCO 1.0", "JSON, ZIP", "1.0", false),
+    f("COCO 1.0", "JSON, ZIP", "1.0", true),
     f("CVAT 1.1", "XML, ZIP", "1.1", true),
-    f("LabelMe 3.0", "ZIP", "3.0", false),
-    f("Segmentation mask 1.1", "ZIP", "1.1", false),
-    f("MOT 1.1", "ZIP", "1.1", false),
-    f("PASCAL VOC 1.1", "ZIP", "1.1", false),
-    f("TFRecord 1.0", "ZIP", "1.0", false),
+    f("LabelMe 3.0", "ZIP", "3.0", true),
+    f("Segmentation mask 1.1", "ZIP", "1.1", true),
+    f("MOT 1.1", "ZIP", "1.1", true),
+    f("PASCAL VOC 1.1", "ZIP", "1.1", true),
+    f("TFRecord 1.0", "ZIP", "1.0", true),
     f("YOLO 1.1", "ZIP", "1.1", true),
 ];
 
 /// Exporters in CVAT's order; `enabled` says which ferrocat implements.
 pub const EXPORTERS: [FormatInfo; 10] = [
-    f("COCO 1.0", "ZIP", "1.0", false),
+    f("COCO 1.0", "ZIP", "1.0", true),
     f("CVAT for video 1.1", "ZIP", "1.1", true),
     f("CVAT for images 1.1", "ZIP", "1.1", true),
-    f("Datumaro 1.0", "ZIP", "1.0", false),
-    f("LabelMe 3.0", "ZIP", "3.0", false),
-    f("Segmentation mask 1.1", "ZIP", "1.1", false),
-    f("MOT 1.1", "ZIP", "1.1", false),
-    f("PASCAL VOC 1.1", "ZIP", "1.1", false),
-    f("TFRecord 1.0", "ZIP", "1.0", false),
+    f("Datumaro 1.0", "ZIP", "1.0", true),
+    f("LabelMe 3.0", "ZIP", "3.0", true),
+    f("Segmentation mask 1.1", "ZIP", "1.1", true),
+    f("MOT 1.1", "ZIP", "1.1", true),
+    f("PASCAL VOC 1.1", "ZIP", "1.1", true),
+    f("TFRecord 1.0", "ZIP", "1.0", true),
     f("YOLO 1.1", "ZIP", "1.1", true),
 ];
 
 /// An exporter ferrocat implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exporter {
+    Coco,
     CvatImages,
     CvatVideo,
+    Datumaro,
+    LabelMe,
+    Mask,
+    Mot,
+    Voc,
+    TfRecord,
     Yolo,
+}
+
+/// An importer ferrocat implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Importer {
+    Coco,
+    Cvat,
+    LabelMe,
+    Mask,
+    Mot,
+    Voc,
+    TfRecord,
+    Yolo,
+}
+
+pub fn importer(name: &str) -> Lookup<Importer> {
+    match IMPORTERS.iter().find(|f| f.name == name) {
+        None => Lookup::Unknown,
+        Some(f) if !f.enabled => Lookup::Disabled,
+        Some(f) => match f.name {
+            "COCO 1.0" => Lookup::Ready(Importer::Coco),
+            "CVAT 1.1" => Lookup::Ready(Importer::Cvat),
+            "LabelMe 3.0" => Lookup::Ready(Importer::LabelMe),
+            "Segmentation mask 1.1" => Lookup::Ready(Importer::Mask),
+            "MOT 1.1" => Lookup::Ready(Importer::Mot),
+            "PASCAL VOC 1.1" => Lookup::Ready(Importer::Voc),
+            "TFRecord 1.0" => Lookup::Ready(Importer::TfRecord),
+            "YOLO 1.1" => Lookup::Ready(Importer::Yolo),
+            _ => Lookup::Disabled,
+        },
+    }
+}
+
+/// Writes an item-based export (every exporter but the two CVAT XML ones, which the
+/// caller writes with [`cvat_images::write_xml`] and [`cvat_video::write_xml`]).
+pub fn write<W: std::io::Write + std::io::Seek>(
+    exporter: Exporter,
+    zip: &mut archive::ZipOut<W>,
+    e: Export<'_>,
+) -> std::io::Result<()> {
+    match exporter {
+        Exporter::Coco => coco::write(zip, e),
+        Exporter::Datumaro => datumaro::write(zip, e),
+        Exporter::LabelMe => labelme::write(zip, e),
+        Exporter::Mask => mask::write(zip, e),
+        Exporter::Mot => mot::write(zip, e),
+        Exporter::Voc => voc::write(zip, e),
+        Exporter::TfRecord => tfrecord::write(zip, e),
+        Exporter::Yolo => yolo::write(zip, e),
+        Exporter::CvatImages | Exporter::CvatVideo => Err(std::io::Error::other(
+            "the CVAT XML exporters are written by the caller",
+        )),
+    }
+}
+
+/// Reads an item-based import (every importer but CVAT 1.1 and YOLO, whose readers
+/// give frame numbers and normalised boxes).
+pub fn read(importer: Importer, bytes: &[u8]) -> Result<Dataset, String> {
+    match importer {
+        Importer::Coco => coco::read(bytes),
+        Importer::LabelMe => labelme::read(bytes),
+        Importer::Mask => mask::read(bytes),
+        Importer::Mot => mot::read(bytes),
+        Importer::Voc => voc::read(bytes),
+        Importer::TfRecord => tfrecord::read(bytes),
+        Importer::Cvat | Importer::Yolo => Err("this importer has a reader of its own".to_string()),
+    }
 }
 
 /// What a format name means for an export.
@@ -84,8 +166,15 @@ pub fn exporter(name: &str) -> Lookup<Exporter> {
         None => Lookup::Unknown,
         Some(f) if !f.enabled => Lookup::Disabled,
         Some(f) => match f.name {
+            "COCO 1.0" => Lookup::Ready(Exporter::Coco),
             "CVAT for images 1.1" => Lookup::Ready(Exporter::CvatImages),
             "CVAT for video 1.1" => Lookup::Ready(Exporter::CvatVideo),
+            "Datumaro 1.0" => Lookup::Ready(Exporter::Datumaro),
+            "LabelMe 3.0" => Lookup::Ready(Exporter::LabelMe),
+            "Segmentation mask 1.1" => Lookup::Ready(Exporter::Mask),
+            "MOT 1.1" => Lookup::Ready(Exporter::Mot),
+            "PASCAL VOC 1.1" => Lookup::Ready(Exporter::Voc),
+            "TFRecord 1.0" => Lookup::Ready(Exporter::TfRecord),
             "YOLO 1.1" => Lookup::Ready(Exporter::Yolo),
             _ => Lookup::Disabled,
         },
@@ -306,4 +395,41 @@ pub struct ImportTrack {
 pub struct Dataset {
     pub items: Vec<ItemObjects>,
     pub tracks: Vec<ImportTrack>,
+}
+
+/// Builders for the formats' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A task with these labels (ids 1, 2, …, no attributes) and one segment.
+    pub fn meta(labels: &[&str]) -> TaskMeta {
+        TaskMeta {
+            id: 1,
+            name: "task".into(),
+            size: 2,
+            mode: "annotation".into(),
+            overlap: 0,
+            bug_tracker: String::new(),
+            created: String::new(),
+            updated: String::new(),
+            start_frame: 0,
+            stop_frame: 1,
+            frame_filter: String::new(),
+            z_order: false,
+            labels: labels
+                .iter()
+                .enumerate()
+                .map(|(i, n)| LabelMeta {
+                    id: i as i64 + 1,
+                    name: n.to_string(),
+                    attributes: vec![],
+                })
+                .collect(),
+            segments: vec![],
+            owner: None,
+            assignee: None,
+            dumped: String::new(),
+        }
+    }
 }

@@ -7,7 +7,8 @@ use std::io::{self, Read, Seek, Write};
 
 use ferrocat_wire::annotations::ShapeType;
 
-use crate::{FrameMeta, FrameObjects};
+use crate::Export;
+use crate::archive::ZipOut;
 
 /// The item name of a frame: its name without extension.
 pub fn item_name(frame_name: &str) -> &str {
@@ -17,32 +18,25 @@ pub fn item_name(frame_name: &str) -> &str {
     }
 }
 
-/// Writes the zip. `labels` in label order; `objects(k)` gives frame `k`'s objects.
-pub fn write_zip<W: Write + Seek>(
-    out: W,
-    labels: &[String],
-    frames: &[FrameMeta],
-    mut objects: impl FnMut(usize) -> FrameObjects,
-) -> io::Result<W> {
-    let mut zip = zip::ZipWriter::new(out);
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    let err = |e: zip::result::ZipError| io::Error::other(e.to_string());
-    zip.start_file("obj.names", opts).map_err(err)?;
-    for l in labels {
-        writeln!(zip, "{l}")?;
-    }
-    zip.start_file("obj.data", opts).map_err(err)?;
+/// Writes the export's entries; images (for datasets) as
+/// `obj_train_data/<item>.jpg`.
+pub fn write<W: Write + Seek>(zip: &mut ZipOut<W>, e: Export<'_>) -> io::Result<()> {
+    let labels: Vec<String> = e.meta.labels.iter().map(|l| l.name.clone()).collect();
+    let labels = &labels;
+    let frames = e.frames;
+    let objects = e.objects;
+    let mut images = e.images;
+    writeln!(zip.file("obj.names")?, "{}", labels.join("\n"))?;
     write!(
-        zip,
+        zip.file("obj.data")?,
         "classes = {}\ntrain = data/train.txt\nnames = data/obj.names\nbackup = backup/\n",
         labels.len()
     )?;
-    zip.start_file("train.txt", opts).map_err(err)?;
     let mut listed = std::collections::HashSet::new();
+    let train = zip.file("train.txt")?;
     for f in frames {
         if listed.insert(item_name(&f.name)) {
-            writeln!(zip, "data/obj_train_data/{}.jpg", item_name(&f.name))?;
+            writeln!(train, "data/obj_train_data/{}.jpg", item_name(&f.name))?;
         }
     }
     // frames whose names differ only by extension share one item file
@@ -56,6 +50,11 @@ pub fn write_zip<W: Write + Seek>(
                 items.len() - 1
             }
         };
+        if let Some(image) = images.as_mut()
+            && slot + 1 == items.len()
+        {
+            zip.stored(&format!("obj_train_data/{}.jpg", items[slot].0), &image(k)?)?;
+        }
         let lines = &mut items[slot].1;
         let (w, h) = (f.width.max(1) as f64, f.height.max(1) as f64);
         for s in objects(k).shapes {
@@ -82,11 +81,10 @@ pub fn write_zip<W: Write + Seek>(
         }
     }
     for (item, lines) in items {
-        zip.start_file(format!("obj_train_data/{item}.txt"), opts)
-            .map_err(err)?;
-        zip.write_all(lines.as_bytes())?;
+        zip.file(&format!("obj_train_data/{item}.txt"))?
+            .write_all(lines.as_bytes())?;
     }
-    zip.finish().map_err(err)
+    Ok(())
 }
 
 /// One box of an annotation file: class index and normalised centre and size.
@@ -212,7 +210,7 @@ pub fn read<R: Read + Seek>(r: R) -> Result<YoloFile, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::OutShape;
+    use crate::{FrameMeta, FrameObjects, OutShape};
 
     #[test]
     fn round_trip() {
@@ -231,27 +229,44 @@ mod tests {
             },
         ];
         let labels = vec!["car".to_string(), "person".to_string()];
-        let zip = write_zip(std::io::Cursor::new(Vec::new()), &labels, &frames, |k| {
-            FrameObjects {
-                shapes: if k == 0 {
-                    vec![OutShape {
-                        kind: ShapeType::Rectangle,
-                        label: "person".into(),
-                        occluded: false,
-                        z_order: 0,
-                        points: vec![20.0, 10.0, 120.0, 60.0],
-                        group: 0,
-                        attributes: vec![],
-                        track_id: None,
-                    }]
-                } else {
-                    vec![]
-                },
-                tags: vec![],
-            }
-        })
-        .unwrap()
-        .into_inner();
+        let meta = crate::testing::meta(&["car", "person"]);
+        let mut zip = ZipOut::new(std::io::Cursor::new(Vec::new()));
+        let mut objects = |k: usize| FrameObjects {
+            shapes: if k == 0 {
+                vec![OutShape {
+                    kind: ShapeType::Rectangle,
+                    label: "person".into(),
+                    occluded: false,
+                    z_order: 0,
+                    points: vec![20.0, 10.0, 120.0, 60.0],
+                    group: 0,
+                    attributes: vec![],
+                    track_id: None,
+                }]
+            } else {
+                vec![]
+            },
+            tags: vec![],
+        };
+        let mut image = |_k: usize| Ok(b"\xff\xd8jpeg".to_vec());
+        write(
+            &mut zip,
+            Export {
+                meta: &meta,
+                frames: &frames,
+                objects: &mut objects,
+                images: Some(&mut image),
+            },
+        )
+        .unwrap();
+        let zip = zip.finish().unwrap().into_inner();
+        let names: Vec<String> = crate::archive::read_entries(&zip, |_| true)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert!(names.contains(&"obj_train_data/dir/a.jpg".to_string()));
+        assert!(names.contains(&"obj_train_data/b.txt".to_string()));
         let got = read(std::io::Cursor::new(zip)).unwrap();
         assert_eq!(got.names, labels);
         assert_eq!(got.items.len(), 2);

@@ -10,6 +10,7 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ferrocat_core::annotations::{Action, WriteRequest, WriteResponse};
+use ferrocat_core::exports::ExportKind;
 use ferrocat_wire::annotations::LabeledData;
 use ferrocat_wire::logs::LogEvent;
 
@@ -320,7 +321,7 @@ pub async fn task_get(
     let id = parse_id(&id)?;
     let pairs = QueryPairs::parse(uri.query());
     if pairs.get("format").is_some() {
-        return export(&st, &me, id, &pairs.0, &origin).await;
+        return export(&st, &me, id, ExportKind::Annotations, &pairs.0, &origin).await;
     }
     let doc = st.core.annotations().task_get(&me.actor, id).await?;
     document(&doc)
@@ -417,12 +418,30 @@ pub async fn task_delete(
     .await
 }
 
+/// A task's annotations and images in a format (§10.2): 202 while the file is made,
+/// 201 when it is ready, the zip with `action=download`.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}/dataset", tag = "tasks",
+    params(("id" = i64, Path), ("format" = String, Query), ("action" = Option<String>, Query), ("filename" = Option<String>, Query)),
+    responses((status = 200, description = "The zip"), (status = 201), (status = 202), (status = 400), (status = 403), (status = 404), (status = 405), (status = 500)))]
+pub async fn task_dataset(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    origin: Origin,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    let pairs = QueryPairs::parse(uri.query());
+    export(&st, &me, id, ExportKind::Dataset, &pairs.0, &origin).await
+}
+
 /// The §10.2 export protocol: 202 while the file is made, 201 when it is ready, the file
 /// with `action=download`, 500 with the message when it failed.
 async fn export(
     st: &AppState,
     me: &AuthUser,
     id: i64,
+    kind: ExportKind,
     query: &[(String, String)],
     origin: &Origin,
 ) -> ApiResult<Response> {
@@ -430,7 +449,7 @@ async fn export(
     let answer = st
         .core
         .exports()
-        .annotations(&me.actor, id, query, &origin.0)
+        .request(&me.actor, id, kind, query, &origin.0)
         .await?;
     Ok(match answer {
         ExportAnswer::Accepted => crate::http::tasks::empty(StatusCode::ACCEPTED),

@@ -59,6 +59,7 @@ fn api(state: &AppState) -> Router<AppState> {
                 .delete(tasks::destroy),
         )
         .route("/tasks/{id}/jobs", get(tasks::jobs))
+        .route("/tasks/{id}/dataset", get(annotations::task_dataset))
         .route(
             "/tasks/{id}/annotations",
             get(annotations::task_get)

@@ -43,6 +43,7 @@ use crate::app::AppState;
         super::annotations::job_patch,
         super::annotations::job_delete,
         super::annotations::task_get,
+        super::annotations::task_dataset,
         super::annotations::task_put,
         super::annotations::task_patch,
         super::annotations::task_delete,

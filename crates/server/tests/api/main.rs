@@ -7,6 +7,7 @@ mod media;
 mod annotations;
 mod auth;
 mod cli;
+mod formats;
 mod http;
 mod server;
 mod tasks;
