@@ -193,7 +193,11 @@ async fn import(core: &Core, p: &Value, file: &str) -> std::result::Result<(), S
         ),
         None => (doc, false),
     };
-    let body = serde_json::to_vec(&doc).map_err(|e| e.to_string())?;
+    let body = core
+        .blocking(move || serde_json::to_vec(&doc))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
     let req = WriteRequest {
         action: Action::Replace,
         body: &body,
@@ -348,20 +352,43 @@ async fn convert(
     Ok(doc)
 }
 
-/// The task frame of an item name (§10.4): the frame whose name without extension is
-/// the item (or whose base name is the item's base name), else the item as a number.
-fn frame_of_item(frames: &[ferrocat_store::tasks::FrameRow], item: &str) -> Option<usize> {
-    use ferrocat_formats::yolo::item_name;
-    let base = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
-    frames
-        .iter()
-        .position(|f| item_name(&f.name) == item)
-        .or_else(|| {
-            frames
-                .iter()
-                .position(|f| base(item_name(&f.name)) == base(item))
-        })
-        .or_else(|| item.parse::<usize>().ok().filter(|k| *k < frames.len()))
+/// Task frames by item name (§10.4), built once per import: the frame whose name
+/// without extension is the item, else the one whose base name is the item's base name
+/// (the first such frame in both cases), else the item as a frame number.
+struct FrameIndex {
+    by_item: HashMap<String, usize>,
+    by_base: HashMap<String, usize>,
+    len: usize,
+}
+
+impl FrameIndex {
+    fn new(frames: &[ferrocat_store::tasks::FrameRow]) -> Self {
+        use ferrocat_formats::yolo::item_name;
+        let mut by_item = HashMap::with_capacity(frames.len());
+        let mut by_base = HashMap::with_capacity(frames.len());
+        for (k, f) in frames.iter().enumerate() {
+            let item = item_name(&f.name);
+            by_item.entry(item.to_string()).or_insert(k);
+            by_base.entry(base_name(item).to_string()).or_insert(k);
+        }
+        FrameIndex {
+            by_item,
+            by_base,
+            len: frames.len(),
+        }
+    }
+
+    fn find(&self, item: &str) -> Option<usize> {
+        self.by_item
+            .get(item)
+            .or_else(|| self.by_base.get(base_name(item)))
+            .copied()
+            .or_else(|| item.parse::<usize>().ok().filter(|k| *k < self.len))
+    }
+}
+
+fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// YOLO boxes to rectangles in pixels; classes by `obj.names` to labels by name.
@@ -385,9 +412,12 @@ async fn convert_yolo(
         .into_iter()
         .map(|(l, _)| (l.name, l.id))
         .collect();
+    let index = FrameIndex::new(&frames);
     let mut doc = LabeledData::default();
     for (item, boxes) in f.items {
-        let k = frame_of_item(&frames, &item).ok_or_else(|| format!("Unknown frame {item}"))?;
+        let k = index
+            .find(&item)
+            .ok_or_else(|| format!("Unknown frame {item}"))?;
         let fr = &frames[k];
         let (w, h) = (fr.width as f64, fr.height as f64);
         for b in boxes {
@@ -435,9 +465,11 @@ async fn convert_dataset(
         .ok_or("the task is gone")?;
     let data_id = task.data_id.ok_or("The task has no data to annotate")?;
     let frames = db.frames(data_id).await.map_err(|e| e.to_string())?;
+    let index = FrameIndex::new(&frames);
     let frame = |r: &ItemRef| -> std::result::Result<i64, String> {
         match r {
-            ItemRef::Name(item) => frame_of_item(&frames, item)
+            ItemRef::Name(item) => index
+                .find(item)
                 .map(|k| frames[k].frame)
                 .ok_or_else(|| format!("Unknown frame {item}")),
             ItemRef::Frame(k) => usize::try_from(*k)

@@ -28,8 +28,16 @@ pub fn read_entries(
     bytes: &[u8],
     want: impl Fn(&str) -> bool,
 ) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let mut zip = zip::ZipArchive::new(io::Cursor::new(bytes))
-        .map_err(|e| format!("The file is not a valid zip archive: {e}"))?;
+    read_entries_from(io::Cursor::new(bytes), want)
+}
+
+/// [`read_entries`] from a reader of the zip.
+pub fn read_entries_from<R: Read + Seek>(
+    r: R,
+    want: impl Fn(&str) -> bool,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let mut zip =
+        zip::ZipArchive::new(r).map_err(|e| format!("The file is not a valid zip archive: {e}"))?;
     if zip.len() > MAX_ENTRIES {
         return Err(format!("The archive has more than {MAX_ENTRIES} entries"));
     }

@@ -36,19 +36,23 @@
 //! category names. Attributes: `is_crowd` (from `iscrowd`) and `score` when present,
 //! plus the `attributes` object Datumaro and later CVATs write (values as text; its
 //! `occluded` sets the shape's occluded flag instead); the caller keeps those the label
-//! has. An unknown `image_id` or `category_id` fails the import.
+//! has. An unknown `image_id` or `category_id` fails the import, and so does a file of
+//! more than [`crate::MAX_SHAPES`] annotations or [`crate::MAX_POINTS`] coordinates
+//! (in all files of the upload; the reading stops there).
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Seek, Write};
 
 use ferrocat_wire::annotations::ShapeType;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::archive::{self, ZipOut};
 use crate::raster::{self, Rle};
 use crate::yolo::item_name;
-use crate::{Dataset, Export, FrameMeta, FrameObjects, ItemObjects, ItemRef, OutShape};
+use crate::{Budget, Dataset, Export, FrameMeta, FrameObjects, ItemObjects, ItemRef, OutShape};
 
 /// Where the export puts the annotations.
 pub const ANNOTATIONS_PATH: &str = "annotations/instances_default.json";
@@ -332,7 +336,7 @@ fn frame_annotations<'a>(
 struct InFile {
     #[serde(default)]
     images: Vec<InImage>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_annotations")]
     annotations: Vec<InAnnotation>,
     #[serde(default)]
     categories: Vec<InCategory>,
@@ -357,7 +361,7 @@ struct InAnnotation {
     image_id: i64,
     category_id: i64,
     #[serde(default)]
-    segmentation: serde_json::Value,
+    segmentation: InSegmentation,
     #[serde(default)]
     bbox: Option<Vec<f64>>,
     #[serde(default)]
@@ -366,6 +370,217 @@ struct InAnnotation {
     score: Option<f64>,
     #[serde(default)]
     attributes: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+thread_local! {
+    /// While a file is parsed on this thread: the annotations and coordinates it may
+    /// still hold (what the import's [`Budget`] has left), and which of them ran out
+    /// (`1` annotations, `2` coordinates), so that an oversized file stops while it is
+    /// read rather than after.
+    static PARSE_LEFT: Cell<(usize, usize, u8)> = const { Cell::new((usize::MAX, usize::MAX, 0)) };
+}
+
+/// Takes `shapes` annotations and `points` coordinates from [`PARSE_LEFT`].
+fn parse_take<E: de::Error>(shapes: usize, points: usize) -> Result<(), E> {
+    let (s, p, _) = PARSE_LEFT.get();
+    if shapes > s {
+        PARSE_LEFT.set((s, p, 1));
+        return Err(E::custom("too many annotations"));
+    }
+    if points > p {
+        PARSE_LEFT.set((s, p, 2));
+        return Err(E::custom("too many coordinates"));
+    }
+    PARSE_LEFT.set((s - shapes, p - points, 0));
+    Ok(())
+}
+
+/// The `annotations` list, taken from [`PARSE_LEFT`] one by one.
+fn bounded_annotations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<InAnnotation>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Vec<InAnnotation>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of annotations")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(a) = seq.next_element()? {
+                parse_take::<A::Error>(1, 0)?;
+                out.push(a);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(V)
+}
+
+/// An annotation's `segmentation`, read without building JSON values (a
+/// `serde_json::Value` costs 32 bytes per number, a coordinate here 8).
+#[derive(Debug, Default, PartialEq)]
+enum InSegmentation {
+    /// Absent or `null`.
+    #[default]
+    Missing,
+    /// An object: an RLE mask.
+    Mask,
+    /// Lists of numbers.
+    Polygons(Vec<Vec<f64>>),
+    /// A list with a part that is not a list.
+    PartNotList,
+    /// A list with a part holding something else than numbers.
+    NotNumber,
+    /// Neither a list nor an object.
+    Other,
+}
+
+/// Reads and drops the rest of a list.
+fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+/// Reads and drops the rest of an object.
+fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+impl<'de> Deserialize<'de> for InSegmentation {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// One polygon: its numbers, or `None` when a value is not a number.
+        struct Part(Option<Vec<f64>>);
+        /// A number, or `None` for any other value.
+        struct Num(Option<f64>);
+        struct NumV;
+        impl<'de> Visitor<'de> for NumV {
+            type Value = Num;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num, E> {
+                Ok(Num(Some(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num, E> {
+                Ok(Num(Some(v as f64)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num, E> {
+                Ok(Num(Some(v as f64)))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Num, E> {
+                Ok(Num(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Num, E> {
+                Ok(Num(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Num, E> {
+                Ok(Num(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Num, A::Error> {
+                drain_seq(seq).map(|_| Num(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Num, A::Error> {
+                drain_map(map).map(|_| Num(None))
+            }
+        }
+        impl<'de> Deserialize<'de> for Num {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_any(NumV)
+            }
+        }
+        struct PartV;
+        impl<'de> Visitor<'de> for PartV {
+            type Value = Option<Part>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of numbers")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut nums = Vec::new();
+                while let Some(Num(v)) = seq.next_element()? {
+                    let Some(v) = v else {
+                        drain_seq(seq)?;
+                        return Ok(Some(Part(None)));
+                    };
+                    parse_take::<A::Error>(0, 1)?;
+                    nums.push(v);
+                }
+                Ok(Some(Part(Some(nums))))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                drain_map(map).map(|_| None)
+            }
+        }
+        /// `Some(part)` for a list, `None` for anything else.
+        struct MaybePart(Option<Part>);
+        impl<'de> Deserialize<'de> for MaybePart {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_any(PartV).map(MaybePart)
+            }
+        }
+        struct SegV;
+        impl<'de> Visitor<'de> for SegV {
+            type Value = InSegmentation;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a segmentation")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(InSegmentation::Missing)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                drain_map(map).map(|_| InSegmentation::Mask)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut parts = Vec::new();
+                while let Some(MaybePart(p)) = seq.next_element()? {
+                    let bad = match p {
+                        Some(Part(Some(nums))) => {
+                            parts.push(nums);
+                            continue;
+                        }
+                        Some(Part(None)) => InSegmentation::NotNumber,
+                        None => InSegmentation::PartNotList,
+                    };
+                    drain_seq(seq)?;
+                    return Ok(bad);
+                }
+                Ok(InSegmentation::Polygons(parts))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(InSegmentation::Other)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(InSegmentation::Other)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(InSegmentation::Other)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(InSegmentation::Other)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(InSegmentation::Other)
+            }
+        }
+        d.deserialize_any(SegV)
+    }
 }
 
 /// Whether a zip entry is a COCO instances file (`…/annotations/instances_*.json`).
@@ -383,6 +598,11 @@ fn box_corners(b: &[f64]) -> Vec<f64> {
 
 /// Reads an uploaded COCO file: a bare JSON file or a zip (see the module doc).
 pub fn read(bytes: &[u8]) -> Result<Dataset, String> {
+    read_with(bytes, &mut Budget::default())
+}
+
+/// [`read`] within `budget`.
+fn read_with(bytes: &[u8], budget: &mut Budget) -> Result<Dataset, String> {
     let mut out = Dataset::default();
     let mut next_group = 1;
     if archive::is_zip(bytes) {
@@ -391,10 +611,10 @@ pub fn read(bytes: &[u8]) -> Result<Dataset, String> {
             return Err("The archive holds no annotations/instances_*.json file".into());
         }
         for (name, data) in files {
-            read_json(&name, &data, &mut out, &mut next_group)?;
+            read_json(&name, &data, &mut out, &mut next_group, budget)?;
         }
     } else {
-        read_json("The file", bytes, &mut out, &mut next_group)?;
+        read_json("The file", bytes, &mut out, &mut next_group, budget)?;
     }
     Ok(out)
 }
@@ -422,16 +642,27 @@ fn read_json(
     bytes: &[u8],
     out: &mut Dataset,
     next_group: &mut i64,
+    budget: &mut Budget,
 ) -> Result<(), String> {
-    let file: InFile = serde_json::from_slice(bytes)
-        .map_err(|e| format!("{name} is not a valid COCO instances file: {e}"))?;
-    let categories: HashMap<i64, &str> = file
-        .categories
-        .iter()
-        .map(|c| (c.id, c.name.as_str()))
-        .collect();
+    let (shapes_left, points_left) = budget.left();
+    PARSE_LEFT.set((shapes_left, points_left, 0));
+    let parsed = serde_json::from_slice::<InFile>(bytes);
+    let (_, _, ran_out) = PARSE_LEFT.replace((usize::MAX, usize::MAX, 0));
+    let file = match parsed {
+        Ok(file) => file,
+        Err(_) if ran_out == 1 => return Err(format!("{name}: {}", budget.shapes_error())),
+        Err(_) if ran_out == 2 => return Err(format!("{name}: {}", budget.points_error())),
+        Err(e) => return Err(format!("{name} is not a valid COCO instances file: {e}")),
+    };
+    let InFile {
+        images,
+        annotations,
+        categories,
+    } = file;
+    let categories: HashMap<i64, &str> =
+        categories.iter().map(|c| (c.id, c.name.as_str())).collect();
     let mut slot: HashMap<i64, usize> = HashMap::new();
-    for img in &file.images {
+    for img in &images {
         if slot.insert(img.id, out.items.len()).is_some() {
             return Err(format!("{name}: the image id {} is used twice", img.id));
         }
@@ -440,7 +671,7 @@ fn read_json(
             objects: FrameObjects::default(),
         });
     }
-    for (n, a) in file.annotations.iter().enumerate() {
+    for (n, a) in annotations.into_iter().enumerate() {
         let what = match &a.id {
             Some(id) => format!("{name}: annotation {id}"),
             None => format!("{name}: annotation #{}", n + 1),
@@ -457,15 +688,12 @@ fn read_json(
                 a.category_id
             ));
         };
-        let parts: Vec<Vec<f64>> = match &a.segmentation {
-            serde_json::Value::Null => Vec::new(),
-            serde_json::Value::Object(_) => continue, // an RLE mask: skipped, as CVAT 1.1
-            serde_json::Value::Array(parts) => {
+        let parts: Vec<Vec<f64>> = match a.segmentation {
+            InSegmentation::Missing => Vec::new(),
+            InSegmentation::Mask => continue, // an RLE mask: skipped, as CVAT 1.1
+            InSegmentation::Polygons(parts) => {
                 let mut polys = Vec::new();
-                for p in parts {
-                    let serde_json::Value::Array(nums) = p else {
-                        return Err(format!("{what}: a segmentation part is not a list"));
-                    };
+                for nums in parts {
                     if nums.is_empty() {
                         continue;
                     }
@@ -475,21 +703,22 @@ fn read_json(
                             nums.len()
                         ));
                     }
-                    let pts = nums
-                        .iter()
-                        .map(|v| {
-                            v.as_f64()
-                                .ok_or_else(|| {
-                                    format!("{what}: a polygon coordinate is not a number")
-                                })
-                                .and_then(|v| coord(v, &what))
-                        })
-                        .collect::<Result<Vec<f64>, String>>()?;
-                    polys.push(pts);
+                    for v in &nums {
+                        coord(*v, &what)?;
+                    }
+                    polys.push(nums);
                 }
                 polys
             }
-            _ => return Err(format!("{what}: segmentation is neither a list nor a mask")),
+            InSegmentation::PartNotList => {
+                return Err(format!("{what}: a segmentation part is not a list"));
+            }
+            InSegmentation::NotNumber => {
+                return Err(format!("{what}: a polygon coordinate is not a number"));
+            }
+            InSegmentation::Other => {
+                return Err(format!("{what}: segmentation is neither a list nor a mask"));
+            }
         };
         // our export writes a box as its 4-corner polygon: read exactly that back as the
         // box it was (CVAT 1.1 turned it into a polygon, so round trips drifted)
@@ -551,6 +780,7 @@ fn read_json(
                 coord(p[0] + p[2], &what)?,
                 coord(p[1] + p[3], &what)?,
             ];
+            budget.take(4)?;
             shapes.push(shape(ShapeType::Rectangle, points, 0));
         } else {
             let group = if parts.len() > 1 {
@@ -560,6 +790,7 @@ fn read_json(
                 0
             };
             for points in parts {
+                budget.take(points.len())?;
                 shapes.push(shape(ShapeType::Polygon, points, group));
             }
         }
@@ -924,6 +1155,68 @@ mod tests {
             read(&bytes)
                 .unwrap_err()
                 .starts_with("deep/er/annotations/instances_val.json is not a valid")
+        );
+    }
+
+    #[test]
+    fn budget_and_segmentation_shapes() {
+        let base =
+            r#""images":[{"id":1,"file_name":"a.jpg"}],"categories":[{"id":1,"name":"car"}]"#;
+        let ann = |a: &str| format!("{{{base},\"annotations\":[{a}]}}");
+        let three = ann(concat!(
+            r#"{"image_id":1,"category_id":1,"bbox":[0,0,1,1]},"#,
+            r#"{"image_id":1,"category_id":1,"segmentation":[[0,0,1,0,1,1]]},"#,
+            r#"{"image_id":1,"category_id":1,"segmentation":{"counts":"abc","size":[2,2]}}"#
+        ));
+        let ds = read(three.as_bytes()).unwrap();
+        assert_eq!(ds.items[0].objects.shapes.len(), 2);
+        // three annotations: the reading stops at the third
+        let e = read_with(three.as_bytes(), &mut Budget::new(2, 100)).unwrap_err();
+        assert_eq!(e, "The file: The file holds more than 2 objects");
+        let e = read_with(three.as_bytes(), &mut Budget::new(10, 5)).unwrap_err();
+        assert_eq!(e, "The file: The file holds more than 5 coordinates");
+        // the polygon's 6 and the box's 4
+        assert!(read_with(three.as_bytes(), &mut Budget::new(3, 10)).is_ok());
+        let e = read_with(three.as_bytes(), &mut Budget::new(3, 9)).unwrap_err();
+        assert!(e.contains("more than 9 coordinates"), "{e}");
+        // what a segmentation may be
+        let err = |seg: &str| {
+            read(
+                ann(&format!(
+                    r#"{{"id":7,"image_id":1,"category_id":1,"segmentation":{seg}}}"#
+                ))
+                .as_bytes(),
+            )
+            .unwrap_err()
+        };
+        assert!(
+            err("[[0,0,1,0,1,1],5]").contains("annotation 7: a segmentation part is not a list")
+        );
+        assert!(
+            err("[[0,0,1,0,1,[1]]]").contains("annotation 7: a polygon coordinate is not a number")
+        );
+        assert!(err("[[0,0,1,0,1,null],{}]").contains("not a number"));
+        assert!(err("true").contains("annotation 7: segmentation is neither a list nor a mask"));
+        assert!(err("[[0,0,1,0,1,1], [0,0]").contains("not a valid COCO instances file"));
+        let ok = |seg: &str| {
+            read(
+                ann(&format!(
+                    r#"{{"image_id":1,"category_id":1,"bbox":[1,2,3,4],"segmentation":{seg}}}"#
+                ))
+                .as_bytes(),
+            )
+            .unwrap()
+            .items[0]
+                .objects
+                .shapes
+                .clone()
+        };
+        assert_eq!(ok("null")[0].kind, ShapeType::Rectangle);
+        assert_eq!(ok("[[]]")[0].points, [1., 2., 4., 6.]);
+        assert!(ok(r#"{"counts":[1,2],"size":[3,1],"x":[[{}]]}"#).is_empty());
+        assert_eq!(
+            ok("[[0,0,1.5,0,1,1e3]]")[0].points,
+            [0., 0., 1.5, 0., 1., 1e3]
         );
     }
 }

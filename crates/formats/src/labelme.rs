@@ -3,6 +3,9 @@
 //!
 //! Export: one `default/<item>.xml` per task frame (item = frame name without
 //! extension, folders kept), and for dataset exports the image as `default/<item>.jpg`.
+//! Of frames whose names differ only by extension, the first one's image is written,
+//! and the later ones' XML files are `default/<frame name>.xml` (then, if that is taken
+//! too, `default/<frame name>_1.xml`, `_2`, …).
 //! The XML is what Datumaro writes (no declaration, two-space indentation): `filename`
 //! (`<item>.jpg` when images are included, else the frame name), `folder` (empty, as
 //! CVAT 1.1), `source`, `imagesize` (`nrows` = height, `ncols` = width), then one
@@ -27,7 +30,8 @@
 //! `parts` get one fresh group number per root object.
 //!
 //! Safety: XML is read without DTD entities (only the predefined ones and character
-//! references), nesting is limited, zips are read through [`crate::archive`].
+//! references), nesting is limited, so is the number of elements (2 000 000 per file),
+//! zips are read through [`crate::archive`].
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Seek, Write};
@@ -57,7 +61,8 @@ fn attr_escape(s: &str) -> String {
 pub fn write<W: Write + Seek>(zip: &mut ZipOut<W>, e: Export<'_>) -> io::Result<()> {
     let objects = e.objects;
     let mut images = e.images;
-    let mut used: HashSet<String> = HashSet::new();
+    let mut xml_paths: HashSet<String> = HashSet::new();
+    let mut image_items: HashSet<&str> = HashSet::new();
     for (k, f) in e.frames.iter().enumerate() {
         let item = item_name(&f.name);
         let filename = if images.is_some() {
@@ -65,15 +70,22 @@ pub fn write<W: Write + Seek>(zip: &mut ZipOut<W>, e: Export<'_>) -> io::Result<
         } else {
             f.name.clone()
         };
-        // frames whose names differ only by extension: keep the extension (Datumaro)
-        let xml_path = if used.insert(item.to_string()) {
-            format!("default/{item}.xml")
-        } else {
-            format!("default/{}.xml", f.name)
-        };
+        // frames whose names differ only by extension: keep the extension (Datumaro),
+        // then number the name until it is unused
+        let mut xml_path = format!("default/{item}.xml");
+        let mut n = 0;
+        while !xml_paths.insert(xml_path.clone()) {
+            n += 1;
+            xml_path = match n {
+                1 => format!("default/{}.xml", f.name),
+                _ => format!("default/{}_{}.xml", f.name, n - 1),
+            };
+        }
         let xml = item_xml(&filename, f.width, f.height, &objects(k));
         zip.file(&xml_path)?.write_all(xml.as_bytes())?;
-        if let Some(image) = images.as_mut() {
+        if let Some(image) = images.as_mut()
+            && image_items.insert(item)
+        {
             let bytes = image(k)?;
             zip.stored(&format!("default/{item}.jpg"), &bytes)?;
         }
@@ -193,13 +205,17 @@ impl Node {
 
 const MAX_DEPTH: usize = 64;
 
+/// Most XML elements one file may have.
+const MAX_ELEMENTS: usize = 2_000_000;
+
 /// Parses a whole document into a tree; entities other than the predefined ones and
-/// character references are refused.
-fn parse_tree(bytes: &[u8]) -> Result<Node, String> {
+/// character references are refused, and at most `max_elements` elements are read.
+fn parse_tree(bytes: &[u8], max_elements: usize) -> Result<Node, String> {
     let mut reader = Reader::from_reader(bytes);
     let mut buf = Vec::new();
     let mut stack: Vec<Node> = Vec::new();
     let mut root: Option<Node> = None;
+    let mut elements = 0usize;
     let open = |name: &str| Node {
         name: name.to_string(),
         ..Node::default()
@@ -208,6 +224,12 @@ fn parse_tree(bytes: &[u8]) -> Result<Node, String> {
         let ev = reader
             .read_event_into(&mut buf)
             .map_err(|e| format!("malformed XML at byte {}: {e}", reader.buffer_position()))?;
+        if matches!(ev, Event::Start(_) | Event::Empty(_)) {
+            elements += 1;
+            if elements > max_elements {
+                return Err(format!("the XML has more than {max_elements} elements"));
+            }
+        }
         let mut done: Option<Node> = None;
         match ev {
             Event::Start(e) => {
@@ -370,7 +392,7 @@ pub fn read(bytes: &[u8]) -> Result<Dataset, String> {
 }
 
 fn read_item(path: &str, body: &[u8], next_group: &mut i64) -> Result<ItemObjects, String> {
-    let root = parse_tree(body)?;
+    let root = parse_tree(body, MAX_ELEMENTS)?;
     if root.name != "annotation" {
         return Err(format!(
             "this is not a LabelMe annotation: the root element is <{}>",
@@ -707,5 +729,66 @@ mod tests {
                 .unwrap_err()
                 .contains(".xml")
         );
+    }
+
+    #[test]
+    fn frames_sharing_an_item_get_unique_files() {
+        let m = meta(&["car"]);
+        let frames: Vec<FrameMeta> = ["a.png", "a.jpg", "a.jpg.png", "b"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| FrameMeta {
+                abs: i as i64,
+                name: n.to_string(),
+                width: 4,
+                height: 4,
+            })
+            .collect();
+        let mut objects = |_k: usize| FrameObjects::default();
+        let mut calls = Vec::new();
+        let mut image = |k: usize| {
+            calls.push(k);
+            Ok(vec![0xff, 0xd8, k as u8])
+        };
+        let mut zip = ZipOut::new(io::Cursor::new(Vec::new()));
+        write(
+            &mut zip,
+            Export {
+                meta: &m,
+                frames: &frames,
+                objects: &mut objects,
+                images: Some(&mut image),
+            },
+        )
+        .unwrap();
+        let bytes = zip.finish().unwrap().into_inner();
+        let mut names: Vec<String> = read_entries(&bytes, |_| true)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "default/a.jpg",
+                "default/a.jpg.jpg",
+                "default/a.jpg.png.xml",
+                "default/a.jpg.xml",
+                "default/a.xml",
+                "default/b.jpg",
+                "default/b.xml"
+            ]
+        );
+        assert_eq!(calls, [0, 2, 3]);
+        assert_eq!(read(&bytes).unwrap().items.len(), 4);
+    }
+
+    #[test]
+    fn xml_element_count_is_limited() {
+        let xml = b"<annotation><a/><b><c/></b></annotation>";
+        assert!(parse_tree(xml, 4).is_ok());
+        let e = parse_tree(xml, 3).unwrap_err();
+        assert!(e.contains("more than 3 elements"), "{e}");
     }
 }

@@ -348,6 +348,20 @@ mod tests {
         assert!(cvat_import::is_metadata("dir/.hidden.xml"));
         assert!(!cvat_import::is_metadata("dir/annotations.xml"));
     }
+
+    #[test]
+    fn budget_runs_out() {
+        let mut b = Budget::new(2, 10);
+        b.take(4).unwrap();
+        assert_eq!(b.left(), (1, 6));
+        assert_eq!(
+            b.take(7).unwrap_err(),
+            "The file holds more than 10 coordinates"
+        );
+        b.take(6).unwrap();
+        assert_eq!(b.take(0).unwrap_err(), "The file holds more than 2 objects");
+        assert_eq!(Budget::default().left(), (MAX_SHAPES, MAX_POINTS));
+    }
 }
 
 /// What an item-based exporter writes from: the task, its frames, the objects of
@@ -387,6 +401,73 @@ pub struct ImportTrack {
     pub label: String,
     pub group: i64,
     pub shapes: Vec<(ItemRef, OutShape, bool)>,
+}
+
+/// Most objects (shapes, boxes, annotations) one import may hold: a small hostile file
+/// (a checkerboard mask, a long list of tiny boxes) must not expand into gigabytes.
+pub const MAX_SHAPES: usize = 1_000_000;
+/// Most coordinates (numbers of all shapes' points) one import may hold.
+pub const MAX_POINTS: usize = 50_000_000;
+
+/// What is left of an import's allowance of [`MAX_SHAPES`] objects and [`MAX_POINTS`]
+/// coordinates; readers take from it as they go and fail when it runs out.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    max_shapes: usize,
+    max_points: usize,
+    shapes: usize,
+    points: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget::new(MAX_SHAPES, MAX_POINTS)
+    }
+}
+
+impl Budget {
+    /// An allowance of `shapes` objects and `points` coordinates.
+    pub fn new(shapes: usize, points: usize) -> Budget {
+        Budget {
+            max_shapes: shapes,
+            max_points: points,
+            shapes,
+            points,
+        }
+    }
+
+    /// Takes one object of `points` coordinates.
+    pub fn take(&mut self, points: usize) -> Result<(), String> {
+        self.take_many(1, points)
+    }
+
+    /// Takes `shapes` objects of `points` coordinates in all.
+    pub fn take_many(&mut self, shapes: usize, points: usize) -> Result<(), String> {
+        if shapes > self.shapes {
+            return Err(self.shapes_error());
+        }
+        if points > self.points {
+            return Err(self.points_error());
+        }
+        self.shapes -= shapes;
+        self.points -= points;
+        Ok(())
+    }
+
+    /// The objects and coordinates still allowed.
+    pub fn left(&self) -> (usize, usize) {
+        (self.shapes, self.points)
+    }
+
+    /// The error of running out of objects.
+    pub fn shapes_error(&self) -> String {
+        format!("The file holds more than {} objects", self.max_shapes)
+    }
+
+    /// The error of running out of coordinates.
+    pub fn points_error(&self) -> String {
+        format!("The file holds more than {} coordinates", self.max_points)
+    }
 }
 
 /// What an item-based importer read: labels and attributes by name, frames by

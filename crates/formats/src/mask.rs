@@ -10,7 +10,8 @@
 //!   have no object at all (Datumaro lists both);
 //! * `labelmap.txt`: `# label:color_rgb:parts:actions`, then `name:r,g,b::` lines,
 //!   `background:0,0,0::` first, then the task's labels sorted by name (CVAT passed its
-//!   colour map to Datumaro as a dict, which Datumaro sorts);
+//!   colour map to Datumaro as a dict, which Datumaro sorts); a `:` in a label name is
+//!   written as `_` and a line break as a space, since either would break the line;
 //! * `JPEGImages/<item>.jpg` for dataset exports.
 //!
 //! Items are frame names without extension (folders kept); of frames whose names differ
@@ -49,7 +50,9 @@
 //! Without an object mask, every region of each class becomes one ungrouped polygon.
 //! Background pixels (the label coloured `0,0,0`), and without `labelmap.txt` VOC's
 //! `ignored` border colour, are no objects. A colour missing from the label map, masks of
-//! different sizes, or an object mask without its class mask are errors.
+//! different sizes, or an object mask without its class mask are errors. An import
+//! holds at most [`crate::MAX_SHAPES`] polygons and [`crate::MAX_POINTS`] coordinates
+//! (a checkerboard mask would make a polygon per pixel): beyond them it fails.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Seek, Write};
@@ -58,7 +61,7 @@ use ferrocat_wire::annotations::ShapeType;
 
 use crate::archive::ZipOut;
 use crate::raster::{self, Rle};
-use crate::{Dataset, Export, ItemObjects, ItemRef, LabelMeta, OutShape};
+use crate::{Budget, Dataset, Export, ItemObjects, ItemRef, LabelMeta, OutShape};
 
 /// Largest mask image (in pixels) the importer decodes.
 const MAX_PIXELS: u64 = 50_000_000;
@@ -177,10 +180,11 @@ impl LabelMap {
         }
     }
 
-    /// `labelmap.txt` as Datumaro writes it.
+    /// `labelmap.txt` as Datumaro writes it, names as [`labelmap_name`] writes them.
     pub fn to_text(&self) -> String {
         let mut s = String::from("# label:color_rgb:parts:actions\n");
         for (n, c) in &self.entries {
+            let n = labelmap_name(n);
             s.push_str(&format!("{n}:{},{},{}::\n", c[0], c[1], c[2]));
         }
         s
@@ -188,6 +192,24 @@ impl LabelMap {
 
     fn index(&self, name: &str) -> Option<usize> {
         self.entries.iter().position(|(n, _)| n == name)
+    }
+}
+
+/// A label name as `labelmap.txt` can hold it: `:` (the field separator) as `_`, line
+/// breaks as spaces.
+pub(crate) fn labelmap_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.contains([':', '\n', '\r']) {
+        std::borrow::Cow::Owned(
+            name.chars()
+                .map(|c| match c {
+                    ':' => '_',
+                    '\n' | '\r' => ' ',
+                    c => c,
+                })
+                .collect(),
+        )
+    } else {
+        std::borrow::Cow::Borrowed(name)
     }
 }
 
@@ -230,6 +252,7 @@ impl ParsedLabelMap {
     /// first when no label has the colour `0,0,0`.
     pub fn parse(text: &str, path: &str) -> Result<ParsedLabelMap, String> {
         let mut entries: Vec<(String, Option<[u8; 3]>)> = Vec::new();
+        let mut names: HashSet<&str> = HashSet::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -264,7 +287,7 @@ impl ParsedLabelMap {
                     }
                 }
             };
-            if entries.iter().any(|(e, _)| e == name) {
+            if !names.insert(name) {
                 return Err(format!(
                     "{path}, line {}: the label \"{name}\" is defined twice",
                     n + 1
@@ -313,7 +336,7 @@ pub(crate) fn compile(
     w: i64,
     h: i64,
 ) -> Option<Compiled> {
-    if w <= 0 || h <= 0 || w > u32::MAX as i64 || h > u32::MAX as i64 {
+    if w <= 0 || h <= 0 || w.saturating_mul(h) > i64::from(u32::MAX) {
         return None;
     }
     let (w, h) = (w as u32, h as u32);
@@ -381,11 +404,62 @@ pub(crate) fn compile(
         instances: vec![0; w as usize * h as usize],
         labels: vec![0],
     };
-    for (k, (_, label, rle)) in instances.iter().enumerate() {
-        raster::paint(rle, &mut out.instances, k as u32 + 1);
-        out.labels.push(*label);
+    out.labels.extend(instances.iter().map(|m| m.1));
+    // Later instances cover earlier ones: painting from the top one down, each pixel is
+    // written once, by the top instance that covers it, so the cost is the pixels and
+    // runs rather than the sum of the instances' areas.
+    let mut painter = Painter::new(w, h);
+    for (k, (_, _, rle)) in instances.iter().enumerate().rev() {
+        painter.paint(rle, &mut out.instances, k as u32 + 1);
     }
     Some(out)
+}
+
+/// Paints masks into a row-major buffer, each pixel only once: `next[p]` leads to the
+/// first unpainted column-major position at or after `p` (a union-find, path halving).
+struct Painter {
+    w: usize,
+    h: usize,
+    next: Vec<u32>,
+}
+
+impl Painter {
+    /// For an image of at most `u32::MAX` pixels.
+    fn new(w: u32, h: u32) -> Painter {
+        let n = w as usize * h as usize;
+        Painter {
+            w: w as usize,
+            h: h as usize,
+            next: (0..=n as u64).map(|p| p as u32).collect(),
+        }
+    }
+
+    fn find(&mut self, mut p: usize) -> usize {
+        while self.next[p] as usize != p {
+            let up = self.next[self.next[p] as usize];
+            self.next[p] = up;
+            p = up as usize;
+        }
+        p
+    }
+
+    /// Sets `buf[y * w + x] = value` for the pixels of `rle` not painted before.
+    fn paint(&mut self, rle: &Rle, buf: &mut [u32], value: u32) {
+        let n = self.w * self.h;
+        let mut pos = 0usize;
+        for (i, &c) in rle.counts.iter().enumerate() {
+            let end = (pos + c as usize).min(n);
+            if i % 2 == 1 {
+                let mut p = self.find(pos.min(n));
+                while p < end {
+                    buf[(p % self.h) * self.w + p / self.h] = value;
+                    self.next[p] = p as u32 + 1;
+                    p = self.find(p + 1);
+                }
+            }
+            pos = end;
+        }
+    }
 }
 
 /// An 8-bit RGB PNG of `w` × `h` pixels, each pixel's colour given by `color`.
@@ -525,7 +599,13 @@ fn rgb(v: u32) -> [u8; 3] {
 /// The outlines of the 4-connected regions of every non-zero value of `ids` (`w` × `h`,
 /// row-major), traced along pixel edges: for each value, in the order of the regions'
 /// first pixels, a polygon `x0, y0, x1, y1, …` of corner coordinates. Holes are dropped.
-pub(crate) fn trace(ids: &[u32], w: u32, h: u32) -> BTreeMap<u32, Vec<Vec<f64>>> {
+/// Every polygon is taken from `budget`; tracing stops with its error when it runs out.
+pub(crate) fn trace(
+    ids: &[u32],
+    w: u32,
+    h: u32,
+    budget: &mut Budget,
+) -> Result<BTreeMap<u32, Vec<Vec<f64>>>, String> {
     let (w, h) = (w as i64, h as i64);
     let at = |x: i64, y: i64| -> u32 {
         if x < 0 || y < 0 || x >= w || y >= h {
@@ -586,6 +666,7 @@ pub(crate) fn trace(ids: &[u32], w: u32, h: u32) -> BTreeMap<u32, Vec<Vec<f64>>>
                 d = nd;
             }
             if area2 > 0 {
+                budget.take(2 * corners.len())?;
                 let poly = corners
                     .iter()
                     .flat_map(|&(x, y)| [x as f64, y as f64])
@@ -594,7 +675,7 @@ pub(crate) fn trace(ids: &[u32], w: u32, h: u32) -> BTreeMap<u32, Vec<Vec<f64>>>
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// The label-map index of every pixel of a class mask.
@@ -642,6 +723,7 @@ pub(crate) fn item_objects(
     class: Option<(&str, &[u8])>,
     object: Option<(&str, &[u8])>,
     map: &ParsedLabelMap,
+    budget: &mut Budget,
 ) -> Result<Vec<OutShape>, String> {
     let Some((cpath, cbytes)) = class else {
         return match object {
@@ -674,7 +756,7 @@ pub(crate) fn item_objects(
             .iter()
             .map(|&c| if void[c as usize] { 0 } else { c + 1 })
             .collect();
-        for (id, polys) in trace(&ids, cm.w, cm.h) {
+        for (id, polys) in trace(&ids, cm.w, cm.h, budget)? {
             for p in polys {
                 out.push(polygon(id as usize - 1, p, 0, 0));
             }
@@ -720,7 +802,7 @@ pub(crate) fn item_objects(
         }
     }
     let mut group = 0;
-    for (rank, (id, polys)) in trace(&ids, cm.w, cm.h).into_iter().enumerate() {
+    for (rank, (id, polys)) in trace(&ids, cm.w, cm.h, budget)?.into_iter().enumerate() {
         let Some(&label) = labels.get(&id) else {
             continue;
         };
@@ -796,14 +878,18 @@ pub(crate) fn wanted(path: &str) -> bool {
                 || under(path, "SegmentationObject").is_some()))
 }
 
-/// The polygons of every item with masks, items in name order.
-pub(crate) fn read_items(files: &MaskFiles) -> Result<Vec<ItemObjects>, String> {
+/// The polygons of every item with masks, items in name order, taken from `budget`.
+pub(crate) fn read_items(
+    files: &MaskFiles,
+    budget: &mut Budget,
+) -> Result<Vec<ItemObjects>, String> {
     let mut out = Vec::new();
     for (item, (class, object)) in &files.items {
         let shapes = item_objects(
             class.as_ref().map(|(p, b)| (p.as_str(), b.as_slice())),
             object.as_ref().map(|(p, b)| (p.as_str(), b.as_slice())),
             &files.map,
+            budget,
         )?;
         out.push(ItemObjects {
             item: ItemRef::Name(item.clone()),
@@ -818,6 +904,11 @@ pub(crate) fn read_items(files: &MaskFiles) -> Result<Vec<ItemObjects>, String> 
 
 /// Reads a "Segmentation mask 1.1" zip (see the module doc).
 pub fn read(bytes: &[u8]) -> Result<Dataset, String> {
+    read_with(bytes, &mut Budget::default())
+}
+
+/// [`read`] within `budget`.
+fn read_with(bytes: &[u8], budget: &mut Budget) -> Result<Dataset, String> {
     if !crate::archive::is_zip(bytes) {
         return Err("Segmentation mask files must be zip archives".into());
     }
@@ -828,7 +919,7 @@ pub fn read(bytes: &[u8]) -> Result<Dataset, String> {
         );
     }
     Ok(Dataset {
-        items: read_items(&files)?,
+        items: read_items(&files, budget)?,
         tracks: vec![],
     })
 }
@@ -1050,7 +1141,7 @@ pub(crate) mod tests {
                     *p = rng.next(5) as u32;
                 }
             }
-            let traced = trace(&ids, w, h);
+            let traced = trace(&ids, w, h, &mut Budget::default()).unwrap();
             for id in 1..5u32 {
                 let region: Vec<bool> = ids.iter().map(|&v| v == id).collect();
                 // pixels outside the region reachable from the border through
@@ -1275,5 +1366,102 @@ pub(crate) mod tests {
         ]))
         .unwrap_err();
         assert!(err.contains("labelmap.txt, line 1"), "{err}");
+    }
+
+    #[test]
+    fn checkerboard_stops_at_the_budget() {
+        // every pixel its own region: one polygon per pixel
+        let (a, b) = (voc_color(1), voc_color(2));
+        let board = png_rgb(8, 8, |p| if (p % 8 + p / 8) % 2 == 0 { a } else { b }).unwrap();
+        let zip = zip_of(&[("SegmentationClass/x.png", &board)]);
+        assert_eq!(read(&zip).unwrap().items[0].objects.shapes.len(), 64);
+        let err = read_with(&zip, &mut Budget::new(63, 1000)).unwrap_err();
+        assert!(err.contains("more than 63 objects"), "{err}");
+        let err = read_with(&zip, &mut Budget::new(100, 64 * 8 - 1)).unwrap_err();
+        assert!(err.contains("more than 511 coordinates"), "{err}");
+        assert!(read_with(&zip, &mut Budget::new(64, 64 * 8)).is_ok());
+        // tracing itself stops at the budget
+        let ids: Vec<u32> = (0..64).map(|p| 1 + (p % 8 + p / 8) % 2).collect();
+        let mut budget = Budget::new(10, 1000);
+        assert!(trace(&ids, 8, 8, &mut budget).is_err());
+        assert_eq!(budget.left().0, 0);
+    }
+
+    #[test]
+    fn label_map_names_stay_on_their_line() {
+        let map = LabelMap::for_masks(&task(&["a:b", "c\nd", "e\r\nf"]).labels);
+        let text = map.to_text();
+        assert_eq!(text.lines().count(), 5, "{text}");
+        assert!(text.contains("\na_b:") && text.contains("\nc d:") && text.contains("\ne  f:"));
+        let parsed = ParsedLabelMap::parse(&text, "labelmap.txt").unwrap();
+        let names: Vec<&str> = parsed.entries.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(names, ["background", "a_b", "c d", "e  f"]);
+    }
+
+    #[test]
+    fn label_map_duplicates_in_linear_time() {
+        let err = ParsedLabelMap::parse("a:1,2,3::\nb:4,5,6::\na:7,8,9::\n", "m.txt").unwrap_err();
+        assert!(err.contains("line 3") && err.contains("twice"), "{err}");
+        // 100 000 labels: comparing each with the earlier ones took minutes
+        let text: String = (0..100_000u32)
+            .map(|i| {
+                let c = voc_color(i + 1);
+                format!("label{i}:{},{},{}::\n", c[0], c[1], c[2])
+            })
+            .collect();
+        let start = std::time::Instant::now();
+        let parsed = ParsedLabelMap::parse(&text, "m.txt").unwrap();
+        assert_eq!(parsed.entries.len(), 100_001);
+        assert!(start.elapsed().as_secs() < 20, "{:?}", start.elapsed());
+    }
+
+    /// The masks of `shapes` painted the plain way: every instance in turn, over the
+    /// earlier ones.
+    fn naive_paint(shapes: &[OutShape], map: &LabelMap, w: u32, h: u32) -> Vec<u32> {
+        let mut c = compile(shapes, |_| true, map, w as i64, h as i64).unwrap();
+        c.instances.iter_mut().for_each(|v| *v = 0);
+        // rebuild the instances' masks in their order
+        let mut rles = Vec::new();
+        let mut sorted: Vec<&OutShape> = shapes.iter().collect();
+        sorted.sort_by_key(|s| s.z_order);
+        for s in sorted {
+            rles.push(raster::from_polygon(&s.points, h, w));
+        }
+        for (k, r) in rles.iter().enumerate() {
+            raster::paint(r, &mut c.instances, k as u32 + 1);
+        }
+        c.instances
+    }
+
+    #[test]
+    fn painting_top_down_gives_the_same_masks_and_costs_the_pixels() {
+        let map = LabelMap::for_masks(&task(&["car"]).labels);
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        for _ in 0..200 {
+            let (w, h) = (1 + rng.next(30) as u32, 1 + rng.next(30) as u32);
+            let shapes: Vec<OutShape> = (0..1 + rng.next(8))
+                .map(|i| {
+                    let mut p = || rng.next(40) as f64 - 5.0 + rng.next(4) as f64 / 4.0;
+                    let pts = [p(), p(), p(), p(), p(), p(), p(), p()];
+                    let mut s = shape(ShapeType::Polygon, "car", &pts, 0);
+                    s.z_order = i as i64 % 3;
+                    s
+                })
+                .collect();
+            let got = compile(&shapes, |_| true, &map, w as i64, h as i64).unwrap();
+            assert_eq!(got.instances, naive_paint(&shapes, &map, w, h));
+        }
+        // 2000 instances covering a 4 x 1 000 000 frame: painting each over the others
+        // wrote 8·10⁹ pixels
+        let full: Vec<OutShape> = (0..2000)
+            .map(|i| {
+                let d = (i % 7) as f64;
+                shape(ShapeType::Rectangle, "car", &[-d, -d, 4.0 + d, 1e6 + d], 0)
+            })
+            .collect();
+        let start = std::time::Instant::now();
+        let got = compile(&full, |_| true, &map, 4, 1_000_000).unwrap();
+        assert!(got.instances.iter().all(|&v| v == 2000));
+        assert!(start.elapsed().as_secs() < 20, "{:?}", start.elapsed());
     }
 }

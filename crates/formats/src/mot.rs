@@ -25,7 +25,8 @@
 //!   come in as standalone rectangles (CVAT 1.1 dropped them; later CVATs keep them);
 //! * `occluded` is `visibility <= 0`; confidence is ignored.
 //!
-//! A row that cannot be read fails the import with the file and line.
+//! A row that cannot be read fails the import with the file and line, and so do more
+//! than [`crate::MAX_SHAPES`] boxes.
 
 use std::collections::HashMap;
 use std::io::{self, Seek, Write};
@@ -33,7 +34,7 @@ use std::io::{self, Seek, Write};
 use ferrocat_wire::annotations::ShapeType;
 
 use crate::archive::{ZipOut, is_zip, read_entries};
-use crate::{Dataset, Export, FrameObjects, ImportTrack, ItemObjects, ItemRef, OutShape};
+use crate::{Budget, Dataset, Export, FrameObjects, ImportTrack, ItemObjects, ItemRef, OutShape};
 
 /// The labels Datumaro assumes for a MOT sequence without `labels.txt`.
 pub const DEFAULT_LABELS: [&str; 12] = [
@@ -118,6 +119,11 @@ fn is_labels(path: &str) -> bool {
 
 /// Reads a MOT zip: the tracks of every `gt/gt.txt` (see the module doc).
 pub fn read(bytes: &[u8]) -> Result<Dataset, String> {
+    read_with(bytes, &mut Budget::default())
+}
+
+/// [`read`] within `budget`.
+fn read_with(bytes: &[u8], budget: &mut Budget) -> Result<Dataset, String> {
     if !is_zip(bytes) {
         return Err("A MOT 1.1 annotation file must be a zip archive".into());
     }
@@ -137,7 +143,7 @@ pub fn read(bytes: &[u8]) -> Result<Dataset, String> {
                 .collect(),
             None => DEFAULT_LABELS.iter().map(|s| s.to_string()).collect(),
         };
-        read_gt(path, body, &labels, &mut out)?;
+        read_gt(path, body, &labels, &mut out, budget)?;
     }
     if !found {
         return Err("The archive has no gt/gt.txt".into());
@@ -150,7 +156,13 @@ fn field<'a>(fields: &[&'a str], i: usize) -> Option<&'a str> {
     fields.get(i).copied().filter(|f| !f.is_empty())
 }
 
-fn read_gt(path: &str, body: &[u8], labels: &[String], out: &mut Dataset) -> Result<(), String> {
+fn read_gt(
+    path: &str,
+    body: &[u8],
+    labels: &[String],
+    out: &mut Dataset,
+    budget: &mut Budget,
+) -> Result<(), String> {
     let text = std::str::from_utf8(body).map_err(|_| format!("{path} is not UTF-8 text"))?;
     // track id -> position in `tracks`
     let mut index: HashMap<i64, usize> = HashMap::new();
@@ -203,6 +215,7 @@ fn read_gt(path: &str, body: &[u8], labels: &[String], out: &mut Dataset) -> Res
             .and_then(|f| f.parse::<f64>().ok())
             .unwrap_or(1.0);
         let label = label.ok_or_else(|| err("a box has no class id"))?;
+        budget.take(4).map_err(|e| format!("{path}: {e}"))?;
         let mut shape = OutShape {
             kind: ShapeType::Rectangle,
             label: label.clone(),
@@ -454,5 +467,16 @@ mod tests {
                 .unwrap_err()
                 .contains("gt/gt.txt")
         );
+    }
+
+    #[test]
+    fn boxes_are_taken_from_the_budget() {
+        let z = zip_of(&[(
+            "gt/gt.txt",
+            "1,1,0,0,1,1,1,1,1\n2,1,0,0,1,1,1,1,1\n1,-1,0,0,1,1,1,1,1\n",
+        )]);
+        assert!(read_with(&z, &mut Budget::new(3, 100)).is_ok());
+        let e = read_with(&z, &mut Budget::new(2, 100)).unwrap_err();
+        assert_eq!(e, "gt/gt.txt: The file holds more than 2 objects");
     }
 }

@@ -8,7 +8,8 @@
 //! crossing of a pixel column's centre line becomes a run boundary. It does not store
 //! the walked points: along each edge it jumps straight to the column changes inside
 //! the image, so coordinates far outside the image cost nothing. (Beyond ±4·10⁸ px,
-//! where pycocotools overflows its `int`s, the results may differ from it.)
+//! where pycocotools overflows its `int`s, the results may differ from it; vertices
+//! beyond ±9·10¹⁴ px are moved to that distance, so that no arithmetic overflows.)
 //! [`merge_union`] gives the counts of `mask.merge(rles)` and [`area`] those of
 //! `mask.area`.
 
@@ -36,6 +37,10 @@ impl Rle {
 
 /// Upsampling factor of the boundary walk (pycocotools' `scale`).
 const SCALE: f64 = 5.0;
+
+/// Largest magnitude of an upsampled coordinate: farther vertices are moved to it, so
+/// that differences and sums of coordinates never overflow an `i64`.
+const MAX_UP: i64 = 1 << 52;
 
 /// C's `(int)` conversion as x86 does it: truncation toward zero, and the "integer
 /// indefinite" value for NaN (which pycocotools meets on a zero-length edge).
@@ -139,9 +144,18 @@ fn first_true(lo: i64, hi: i64, pred: impl Fn(i64) -> bool) -> i64 {
 
 /// The mask of the polygon `points` (`x0, y0, x1, y1, …`, closed implicitly) in an
 /// image of `h` × `w` pixels, as `pycocotools.mask.frPyObjects([points], h, w)`.
+/// An image of more than `u32::MAX` pixels, which COCO's 32-bit counts cannot describe,
+/// gives a mask without counts (area 0).
 pub fn from_polygon(points: &[f64], h: u32, w: u32) -> Rle {
+    if u64::from(h) * u64::from(w) > u64::from(u32::MAX) {
+        return Rle {
+            h,
+            w,
+            counts: Vec::new(),
+        };
+    }
     let k = points.len() / 2;
-    let up = |v: f64| c_int(SCALE * v + 0.5);
+    let up = |v: f64| c_int(SCALE * v + 0.5).clamp(-MAX_UP, MAX_UP);
     let vertex = |j: usize| (up(points[2 * (j % k)]), up(points[2 * (j % k) + 1]));
     let (hh, ww) = (i64::from(h), i64::from(w));
     // A walked point can only start a column crossing inside the image when its
@@ -210,9 +224,20 @@ pub fn from_polygon(points: &[f64], h: u32, w: u32) -> Rle {
 }
 
 /// Run counts from the column-major positions where the mask toggles (pycocotools'
-/// sort, difference, and cancelling of coinciding toggles).
+/// sort, difference, and cancelling of coinciding toggles); positions beyond the image
+/// are taken as its end. Without counts when the image has more than `u32::MAX` pixels.
 fn counts_from_bounds(mut a: Vec<u64>, h: u32, w: u32) -> Rle {
     let total = u64::from(h) * u64::from(w);
+    let Ok(_) = u32::try_from(total) else {
+        return Rle {
+            h,
+            w,
+            counts: Vec::new(),
+        };
+    };
+    for v in a.iter_mut() {
+        *v = (*v).min(total);
+    }
     a.push(total);
     a.sort_unstable();
     let mut p = 0;
@@ -271,7 +296,8 @@ pub fn merge_union(rles: &[Rle]) -> Rle {
     Rle { h, w, counts: acc }
 }
 
-/// The union of two count lists of one mask size, run by run.
+/// The union of two count lists of one mask size, run by run; when their sums differ
+/// (they cannot for masks of one size), it ends where the shorter one does.
 fn union2(a: &[u32], b: &[u32]) -> Vec<u32> {
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut ca, mut cb) = (
@@ -283,7 +309,7 @@ fn union2(a: &[u32], b: &[u32]) -> Vec<u32> {
     let mut run = 0u32;
     loop {
         let c = ca.min(cb);
-        run += c;
+        run = run.saturating_add(c);
         ca -= c;
         if ca == 0 && ia < a.len() {
             ca = a[ia];
@@ -296,14 +322,14 @@ fn union2(a: &[u32], b: &[u32]) -> Vec<u32> {
             ib += 1;
             vb = !vb;
         }
-        let left = ca as u64 + cb as u64;
+        let end = (ca == 0 && ia >= a.len()) || (cb == 0 && ib >= b.len());
         let was = v;
         v = va || vb;
-        if v != was || left == 0 {
+        if v != was || end {
             out.push(run);
             run = 0;
         }
-        if left == 0 {
+        if end {
             return out;
         }
     }
@@ -429,5 +455,57 @@ mod tests {
         let degenerate = rle(&[1., 1., 1., 1., 1., 1.], 3, 4);
         assert_eq!(degenerate.counts, [12]);
         assert_eq!(rle(&[], 2, 2).counts, [4]);
+    }
+
+    #[test]
+    fn huge_coordinates_do_not_overflow() {
+        // vertices beyond ±1.8e18 saturated the upsampled integers, whose differences
+        // then overflowed (a panic in debug builds)
+        for far in [1e19, 1e300, f64::INFINITY] {
+            let r = rle(&[-far, -far, far, -far, far, far, -far, far], 3, 4);
+            assert_eq!(r.counts, [0, 12]);
+            // a thin sliver along column 1 (where exactly it starts depends on the
+            // distance the far vertices are moved to)
+            let thin = rle(&[1.5, -far, 1.6, far, 1.4, far], 3, 4);
+            assert_eq!(thin.counts.iter().map(|&c| u64::from(c)).sum::<u64>(), 12);
+            assert!((2..=3).contains(&area(&thin)), "{thin:?}");
+            let wedge = rle(&[far, far, -far, 0.0, 0.0, -far], 5, 5);
+            assert_eq!(wedge.counts.iter().map(|&c| u64::from(c)).sum::<u64>(), 25);
+        }
+        let nan = rle(&[f64::NAN, 1.0, 2.0, f64::NAN, 3.0, 3.0], 4, 4);
+        assert_eq!(nan.counts.iter().map(|&c| u64::from(c)).sum::<u64>(), 16);
+    }
+
+    #[test]
+    fn union_of_unequal_count_lists_ends() {
+        // the lists sum to different totals: the union ends with the shorter one
+        assert_eq!(union2(&[2, 3], &[1, 1, 10]), [1, 4]);
+        assert_eq!(union2(&[], &[12]), [0]);
+        assert_eq!(union2(&[0, 4], &[]), [0]);
+        let bad = Rle {
+            h: 2,
+            w: 2,
+            counts: vec![1, 1],
+        };
+        let u = merge_union(&[bad, Rle::empty(2, 2)]);
+        assert_eq!(u.counts, [1, 1]);
+    }
+
+    #[test]
+    fn images_beyond_u32_pixels_give_no_counts() {
+        // 70000 x 70000 pixels: more than u32::MAX, so 32-bit counts would be truncated
+        let r = rle(&[1., 1., 9., 1., 9., 9.], 70_000, 70_000);
+        assert!(r.counts.is_empty());
+        assert_eq!(area(&r), 0);
+        assert!(
+            counts_from_bounds(vec![1, 2], 70_000, 70_000)
+                .counts
+                .is_empty()
+        );
+        // positions past the end are the end
+        assert_eq!(counts_from_bounds(vec![1, 99], 2, 2).counts, [1, 3]);
+        let full = u32::MAX / 3;
+        let r = rle(&[-1., -1., 4., -1., 4., 1e10, -1., 1e10], full, 3);
+        assert_eq!(r.counts, [0, full * 3]);
     }
 }

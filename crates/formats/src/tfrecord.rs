@@ -28,10 +28,11 @@
 //! `image/height` and clamped to the image as Datumaro does; its label is the class text
 //! when the label map knows it, else the label map's name for the class id, else the
 //! class text as is. Instance masks (`image/object/mask`) are ignored: the box is kept.
+//! An import holds at most [`crate::MAX_SHAPES`] boxes.
 //! The protobuf encoding is written here by hand (Example, Features, Feature,
 //! BytesList, FloatList, Int64List; packed and unpacked repeated fields read).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Seek, Write};
 
 use ferrocat_wire::annotations::ShapeType;
@@ -39,7 +40,7 @@ use sha2::{Digest, Sha256};
 
 use crate::archive::{ZipOut, is_zip, read_entries};
 use crate::yolo::item_name;
-use crate::{Dataset, Export, FrameObjects, ItemObjects, ItemRef, OutShape};
+use crate::{Budget, Dataset, Export, FrameObjects, ItemObjects, ItemRef, OutShape};
 
 /// The record file of the export (Datumaro names it after the subset).
 pub const RECORD_FILE: &str = "default.tfrecord";
@@ -211,6 +212,31 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Reads a TFRecord zip (or a bare TFRecord file) into boxes per item.
 pub fn read(bytes: &[u8]) -> Result<Dataset, String> {
+    read_with(bytes, &mut Budget::default())
+}
+
+/// A label map indexed for lookups by id (the first entry of an id) and by name.
+#[derive(Default)]
+struct LabelIndex<'a> {
+    by_id: HashMap<i64, &'a str>,
+    names: HashSet<&'a str>,
+}
+
+impl<'a> LabelIndex<'a> {
+    fn new(map: &'a [(i64, String)]) -> LabelIndex<'a> {
+        let mut by_id = HashMap::with_capacity(map.len());
+        for (id, name) in map {
+            by_id.entry(*id).or_insert(name.as_str());
+        }
+        LabelIndex {
+            by_id,
+            names: map.iter().map(|(_, n)| n.as_str()).collect(),
+        }
+    }
+}
+
+/// [`read`] within `budget`.
+fn read_with(bytes: &[u8], budget: &mut Budget) -> Result<Dataset, String> {
     let files: Vec<(String, Vec<u8>)> = if is_zip(bytes) {
         read_entries(bytes, |p| {
             p.to_ascii_lowercase().ends_with(".tfrecord") || base_name(p) == LABEL_MAP
@@ -226,20 +252,24 @@ pub fn read(bytes: &[u8]) -> Result<Dataset, String> {
         let text = std::str::from_utf8(body).map_err(|_| format!("{path}: not UTF-8 text"))?;
         maps.push((dir_name(path).to_string(), parse_label_map(text)));
     }
+    let indices: Vec<(&str, LabelIndex)> = maps
+        .iter()
+        .map(|(d, m)| (d.as_str(), LabelIndex::new(m)))
+        .collect();
+    let no_map = LabelIndex::default();
     let mut out = Dataset::default();
     let mut found = false;
     for (path, body) in files.iter().filter(|(p, _)| base_name(p) != LABEL_MAP) {
         found = true;
-        let map = maps
+        let map = indices
             .iter()
-            .find(|(d, _)| d == dir_name(path))
-            .or(maps.first())
-            .map(|(_, m)| m.as_slice())
-            .unwrap_or_default();
+            .find(|(d, _)| *d == dir_name(path))
+            .or(indices.first())
+            .map_or(&no_map, |(_, m)| m);
         for (n, record) in Records::new(body).enumerate() {
             let record = record.map_err(|e| format!("{path}: record {}: {e}", n + 1))?;
-            let item =
-                read_example(record, map).map_err(|e| format!("{path}: record {}: {e}", n + 1))?;
+            let item = read_example(record, map, budget)
+                .map_err(|e| format!("{path}: record {}: {e}", n + 1))?;
             out.items.push(item);
         }
     }
@@ -257,7 +287,11 @@ fn dir_name(path: &str) -> &str {
     path.rfind('/').map_or("", |i| &path[..i])
 }
 
-fn read_example(record: &[u8], label_map: &[(i64, String)]) -> Result<ItemObjects, String> {
+fn read_example(
+    record: &[u8],
+    label_map: &LabelIndex,
+    budget: &mut Budget,
+) -> Result<ItemObjects, String> {
     let f = decode_example(record)?;
     let first_bytes = |key: &str| -> String {
         match f.get(key) {
@@ -330,11 +364,8 @@ fn read_example(record: &[u8], label_map: &[(i64, String)]) -> Result<ItemObject
     }
     for i in 0..n {
         let text = texts.get(i).map(String::as_str).unwrap_or("");
-        let by_id = ids
-            .get(i)
-            .and_then(|id| label_map.iter().find(|(m, _)| m == id))
-            .map(|(_, name)| name.as_str());
-        let label = if !text.is_empty() && label_map.iter().any(|(_, m)| m == text) {
+        let by_id = ids.get(i).and_then(|id| label_map.by_id.get(id).copied());
+        let label = if !text.is_empty() && label_map.names.contains(text) {
             text
         } else if let Some(name) = by_id {
             name
@@ -349,6 +380,7 @@ fn read_example(record: &[u8], label_map: &[(i64, String)]) -> Result<ItemObject
             }
             Ok((f32_to_f64(v) * size).clamp(0.0, size))
         };
+        budget.take(4)?;
         objects.shapes.push(OutShape {
             kind: ShapeType::Rectangle,
             label: label.to_string(),
@@ -1163,5 +1195,73 @@ mod tests {
             read(&zip.finish().unwrap().into_inner()).unwrap_err(),
             "The archive has no .tfrecord file"
         );
+    }
+
+    /// A zip of `label_map.pbtxt` and one example with `n` boxes of classes `ids` and
+    /// texts `texts`.
+    fn labelled_zip(map: &str, ids: Vec<i64>, texts: Vec<Vec<u8>>) -> Vec<u8> {
+        let n = ids.len().max(texts.len());
+        let mut zip = ZipOut::new(io::Cursor::new(Vec::new()));
+        zip.file(LABEL_MAP)
+            .unwrap()
+            .write_all(map.as_bytes())
+            .unwrap();
+        let mut features = vec![
+            ("image/filename", Feature::Bytes(vec![b"f.png".to_vec()])),
+            ("image/width", Feature::Int64(vec![10])),
+            ("image/height", Feature::Int64(vec![10])),
+            ("image/object/bbox/xmin", Feature::Float(vec![0.0; n])),
+            ("image/object/bbox/xmax", Feature::Float(vec![1.0; n])),
+            ("image/object/bbox/ymin", Feature::Float(vec![0.0; n])),
+            ("image/object/bbox/ymax", Feature::Float(vec![1.0; n])),
+        ];
+        if !ids.is_empty() {
+            features.push(("image/object/class/label", Feature::Int64(ids)));
+        }
+        if !texts.is_empty() {
+            features.push(("image/object/class/text", Feature::Bytes(texts)));
+        }
+        let example = encode_example(&features);
+        write_record(zip.file(RECORD_FILE).unwrap(), &example).unwrap();
+        zip.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn labels_are_looked_up_and_boxes_budgeted() {
+        // the first entry of an id wins; a known text wins over the id
+        let map = "item { id: 1 name: 'a' }\nitem { id: 1 name: 'b' }\nitem { id: 2 name: 'c' }\n";
+        let zip = labelled_zip(
+            map,
+            vec![1, 1, 2],
+            vec![b"".to_vec(), b"c".to_vec(), b"zz".to_vec()],
+        );
+        let got = read(&zip).unwrap();
+        let labels: Vec<&str> = got.items[0]
+            .objects
+            .shapes
+            .iter()
+            .map(|s| s.label.as_str())
+            .collect();
+        assert_eq!(labels, ["a", "c", "c"]);
+        let e = read_with(&zip, &mut Budget::new(2, 100)).unwrap_err();
+        assert!(
+            e.contains("record 1: The file holds more than 2 objects"),
+            "{e}"
+        );
+
+        // 100 000 boxes against 100 000 labels: looked up, not scanned
+        let n = 100_000;
+        let map: String = (0..n)
+            .map(|i| format!("item {{ id: {i} name: 'l{i}' }}\n"))
+            .collect();
+        let ids: Vec<i64> = (0..n).rev().collect();
+        let texts: Vec<Vec<u8>> = (0..n).map(|i| format!("t{i}").into_bytes()).collect();
+        let zip = labelled_zip(&map, ids, texts);
+        let start = std::time::Instant::now();
+        let got = read(&zip).unwrap();
+        assert!(start.elapsed().as_secs() < 20, "{:?}", start.elapsed());
+        let shapes = &got.items[0].objects.shapes;
+        assert_eq!(shapes.len(), n as usize);
+        assert_eq!(shapes[0].label, format!("l{}", n - 1));
     }
 }

@@ -15,7 +15,9 @@
 //!   `ImageSets/Layout/default.txt`: every item (as the Datumaro of CVAT 1.1 wrote them);
 //! * `ImageSets/Main/<label>_default.txt` for every label of `labelmap.txt`, when some
 //!   frame has tags: one line per frame with tags, `<item>  1` when it has a tag of that
-//!   label, else `<item> -1` (Datumaro's classification lists);
+//!   label, else `<item> -1` (Datumaro's classification lists); `/` and `\` in the
+//!   label's name are written as `_` (of labels whose names then coincide, the first
+//!   one's list is written);
 //! * `ImageSets/Segmentation/default.txt`: the items with masks and those without any
 //!   object (as Datumaro lists them);
 //! * `SegmentationClass/<item>.png`, `SegmentationObject/<item>.png`: the frame's
@@ -37,6 +39,8 @@
 //! labels of `labelmap.txt` (else the VOC classes). Masks in `SegmentationObject` /
 //! `SegmentationClass` become polygons as the "Segmentation mask 1.1" importer reads them
 //! (as CVAT's VOC importer converted masks to polygons). Items are returned in name order.
+//! An annotation XML may have at most 2 000 000 elements, and an import at most
+//! [`crate::MAX_SHAPES`] objects (and [`crate::MAX_POINTS`] coordinates).
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Seek, Write};
@@ -47,7 +51,9 @@ use quick_xml::events::Event;
 
 use crate::archive::ZipOut;
 use crate::mask::{self, LabelMap};
-use crate::{Dataset, Export, FrameObjects, ItemObjects, ItemRef, OutShape, OutTag, xml_escape};
+use crate::{
+    Budget, Dataset, Export, FrameObjects, ItemObjects, ItemRef, OutShape, OutTag, xml_escape,
+};
 
 /// A float as Python's `str(float)` prints it for the values boxes have (`1.0`, `2.5`).
 fn py_float(v: f64) -> String {
@@ -145,6 +151,12 @@ fn item_xml(item: &str, w: i64, h: i64, segmented: bool, boxes: &[&OutShape]) ->
     s
 }
 
+/// A label name as the file name of its classification list: path separators (`/`,
+/// `\`) as `_`, so that the list stays one file in `ImageSets/Main`.
+fn list_name(label: &str) -> String {
+    label.replace(['/', '\\'], "_")
+}
+
 /// Writes a "PASCAL VOC 1.1" export (see the module doc).
 pub fn write<W: Write + Seek>(zip: &mut ZipOut<W>, e: Export<'_>) -> io::Result<()> {
     let map = LabelMap::for_voc(&e.meta.labels);
@@ -205,14 +217,19 @@ pub fn write<W: Write + Seek>(zip: &mut ZipOut<W>, e: Export<'_>) -> io::Result<
     zip.file("ImageSets/Main/default.txt")?
         .write_all(all.as_bytes())?;
     if !class_lists.is_empty() {
+        let mut written = HashSet::new();
         for (i, (label, _)) in map.entries.iter().enumerate() {
+            let file = format!("ImageSets/Main/{}_default.txt", list_name(label));
+            if !written.insert(file.clone()) {
+                // another label's name gives the same file name
+                continue;
+            }
             let mut s = String::new();
             for (item, tags) in &class_lists {
                 let present = if tags.contains(&i) { " 1" } else { "-1" };
                 s.push_str(&format!("{item} {present}\n"));
             }
-            zip.file(&format!("ImageSets/Main/{label}_default.txt"))?
-                .write_all(s.as_bytes())?;
+            zip.file(&file)?.write_all(s.as_bytes())?;
         }
     }
     zip.file("ImageSets/Action/default.txt")?
@@ -254,16 +271,27 @@ impl Node {
     }
 }
 
+/// Most XML elements one annotation file may have.
+const MAX_ELEMENTS: usize = 2_000_000;
+
 /// Parses a small XML document into a tree. Entities other than the five predefined ones
-/// and character references are refused, and nesting is limited.
-fn parse_tree(bytes: &[u8]) -> Result<Node, String> {
+/// and character references are refused, nesting is limited, and so is the number of
+/// elements (at most `max_elements`).
+fn parse_tree(bytes: &[u8], max_elements: usize) -> Result<Node, String> {
     let mut reader = Reader::from_reader(bytes);
     let mut buf = Vec::new();
     let mut stack: Vec<Node> = vec![Node::default()];
+    let mut elements = 0usize;
     loop {
         let ev = reader
             .read_event_into(&mut buf)
             .map_err(|e| format!("malformed XML at byte {}: {e}", reader.buffer_position()))?;
+        if matches!(ev, Event::Start(_) | Event::Empty(_)) {
+            elements += 1;
+            if elements > max_elements {
+                return Err(format!("the XML has more than {max_elements} elements"));
+            }
+        }
         match ev {
             Event::Start(e) => {
                 if stack.len() > 64 {
@@ -362,9 +390,14 @@ fn bool_field(n: &Node, name: &str) -> Result<bool, String> {
     }
 }
 
-/// The rectangles of one annotation XML; part boxes get groups from `next_group`.
-fn parse_annotation(bytes: &[u8], next_group: &mut i64) -> Result<Vec<OutShape>, String> {
-    let root = parse_tree(bytes)?;
+/// The rectangles of one annotation XML, taken from `budget`; part boxes get groups from
+/// `next_group`.
+fn parse_annotation(
+    bytes: &[u8],
+    next_group: &mut i64,
+    budget: &mut Budget,
+) -> Result<Vec<OutShape>, String> {
+    let root = parse_tree(bytes, MAX_ELEMENTS)?;
     if root.name != "annotation" {
         return Err(format!(
             "expected an <annotation> element, found <{}>",
@@ -387,6 +420,7 @@ fn parse_annotation(bytes: &[u8], next_group: &mut i64) -> Result<Vec<OutShape>,
             .text_of("name")
             .filter(|n| !n.is_empty())
             .ok_or("an <object> has no <name>")?;
+        budget.take(4)?;
         let mut s = rect(name, bndbox(obj)?, 0);
         s.occluded = bool_field(obj, "occluded")?;
         for key in ["difficult", "truncated"] {
@@ -416,6 +450,7 @@ fn parse_annotation(bytes: &[u8], next_group: &mut i64) -> Result<Vec<OutShape>,
                 .text_of("name")
                 .filter(|n| !n.is_empty())
                 .ok_or("a <part> has no <name>")?;
+            budget.take(4)?;
             out.push(rect(pname, bndbox(p)?, group));
         }
     }
@@ -464,6 +499,11 @@ fn class_list_tags(
 
 /// Reads a "PASCAL VOC 1.1" zip (see the module doc).
 pub fn read(bytes: &[u8]) -> Result<Dataset, String> {
+    read_with(bytes, &mut Budget::default())
+}
+
+/// [`read`] within `budget`.
+fn read_with(bytes: &[u8], budget: &mut Budget) -> Result<Dataset, String> {
     if !crate::archive::is_zip(bytes) {
         return Err("PASCAL VOC files must be zip archives".into());
     }
@@ -472,9 +512,9 @@ pub fn read(bytes: &[u8]) -> Result<Dataset, String> {
             || p.to_ascii_lowercase().ends_with(".xml")
             || (p.ends_with(".txt") && mask::under(p, "ImageSets/Main").is_some())
     })?;
-    let has_annotations_dir = entries
-        .iter()
-        .any(|(p, _)| p.ends_with(".xml") && mask::under(p, "Annotations").is_some());
+    let has_annotations_dir = entries.iter().any(|(p, _)| {
+        p.to_ascii_lowercase().ends_with(".xml") && mask::under(p, "Annotations").is_some()
+    });
     let mut xmls: Vec<(String, String, Vec<u8>)> = Vec::new();
     let mut lists: Vec<(String, String, Vec<u8>)> = Vec::new();
     let mut mask_entries = Vec::new();
@@ -504,7 +544,7 @@ pub fn read(bytes: &[u8]) -> Result<Dataset, String> {
     let files = mask::mask_files(mask_entries)?;
     let mut items: BTreeMap<String, FrameObjects> = BTreeMap::new();
     let mut groups: BTreeMap<String, i64> = BTreeMap::new();
-    for m in mask::read_items(&files)? {
+    for m in mask::read_items(&files, budget)? {
         let ItemRef::Name(name) = m.item else {
             continue;
         };
@@ -514,20 +554,17 @@ pub fn read(bytes: &[u8]) -> Result<Dataset, String> {
     }
     for (path, item, data) in &xmls {
         let next = groups.entry(item.clone()).or_insert(0);
-        let boxes = parse_annotation(data, next).map_err(|e| format!("{path}: {e}"))?;
+        let boxes = parse_annotation(data, next, budget).map_err(|e| format!("{path}: {e}"))?;
         let slot = items.entry(item.clone()).or_default();
         let masks = std::mem::take(&mut slot.shapes);
         slot.shapes = boxes;
         slot.shapes.extend(masks);
     }
-    let labels: Vec<&str> = files.map.entries.iter().map(|(n, _)| n.as_str()).collect();
+    let labels: HashSet<&str> = files.map.entries.iter().map(|(n, _)| n.as_str()).collect();
     for (path, file, data) in &lists {
-        let is_list_of = |l: &&&str| {
-            file.strip_prefix(*l)
-                .and_then(|r| r.strip_prefix('_'))
-                .is_some_and(|subset| !subset.contains('_'))
-        };
-        if let Some(label) = labels.iter().find(is_list_of) {
+        // `<label>_<subset>`, the subset without `_`
+        let label = file.rsplit_once('_').map(|(l, _)| l);
+        if let Some(label) = label.filter(|l| labels.contains(l)) {
             class_list_tags(path, &String::from_utf8_lossy(data), label, &mut items)?;
         }
     }
@@ -814,5 +851,109 @@ mod tests {
                 .unwrap_err()
                 .contains("Annotations")
         );
+    }
+
+    #[test]
+    fn xml_element_count_is_limited() {
+        let xml = b"<annotation><a/><b><c/></b></annotation>";
+        assert!(parse_tree(xml, 4).is_ok());
+        let e = parse_tree(xml, 3).unwrap_err();
+        assert!(e.contains("more than 3 elements"), "{e}");
+        // and boxes count against the import's budget
+        let one = b"<annotation><object><name>a</name><bndbox><xmin>1</xmin><ymin>0</ymin><xmax>2</xmax><ymax>1</ymax></bndbox></object></annotation>";
+        let zip = zip_of(&[("Annotations/a.xml", one), ("Annotations/b.xml", one)]);
+        assert!(read_with(&zip, &mut Budget::new(2, 100)).is_ok());
+        let e = read_with(&zip, &mut Budget::new(1, 100)).unwrap_err();
+        assert!(e.contains("more than 1 objects"), "{e}");
+    }
+
+    #[test]
+    fn label_names_make_no_paths() {
+        let meta = task(&["a/b", "..", "c\\d", "a\\b", "x:y\nz"]);
+        let frames = &frames()[..1];
+        let tagged = vec![FrameObjects {
+            shapes: vec![],
+            tags: vec![OutTag {
+                label: "a/b".into(),
+                group: 0,
+                attributes: vec![],
+            }],
+        }];
+        let zip = export(write, &meta, frames, &tagged);
+        let files: BTreeMap<String, Vec<u8>> = crate::archive::read_entries(&zip, |_| true)
+            .unwrap()
+            .into_iter()
+            .collect();
+        // all entries, dotfiles too
+        let archive = zip::ZipArchive::new(std::io::Cursor::new(&zip)).unwrap();
+        let mut names: Vec<String> = archive
+            .file_names()
+            .map(|n| n.unwrap().into_owned())
+            .collect();
+        names.sort_unstable();
+        assert!(names.iter().all(|k| !k.split('/').any(|p| p == "..")));
+        let lists: Vec<&str> = names
+            .iter()
+            .filter_map(|k| k.strip_prefix("ImageSets/Main/"))
+            .collect();
+        assert_eq!(
+            lists,
+            [
+                ".._default.txt",
+                "a_b_default.txt",
+                "background_default.txt",
+                "c_d_default.txt",
+                "default.txt",
+                "x:y\nz_default.txt"
+            ]
+        );
+        assert_eq!(files["ImageSets/Main/a_b_default.txt"], b"dir/img_1  1\n");
+        let labelmap = String::from_utf8_lossy(&files["labelmap.txt"]).into_owned();
+        assert!(labelmap.ends_with("\nx_y z:128,0,128::\n"), "{labelmap}");
+    }
+
+    #[test]
+    fn annotations_folder_found_whatever_the_case_of_xml() {
+        let one = b"<annotation><object><name>a</name><bndbox><xmin>1</xmin><ymin>0</ymin><xmax>2</xmax><ymax>1</ymax></bndbox></object></annotation>";
+        let got = read(&zip_of(&[
+            ("Annotations/sub/x.XML", one),
+            ("other/y.xml", one),
+        ]))
+        .unwrap();
+        let items: Vec<&ItemRef> = got.items.iter().map(|i| &i.item).collect();
+        assert_eq!(items, [&ItemRef::Name("sub/x".into())]);
+    }
+
+    #[test]
+    fn class_lists_by_label_lookup() {
+        let xml = b"<annotation></annotation>";
+        let mut labelmap = String::from("background:0,0,0::\na_b:1,1,1::\na:2,2,2::\n");
+        for i in 0..50_000 {
+            labelmap.push_str(&format!("l{i}:::\n"));
+        }
+        let lists: Vec<(String, Vec<u8>)> = (0..2_000)
+            .map(|i| (format!("ImageSets/Main/l{i}_train.txt"), b"x 1\n".to_vec()))
+            .collect();
+        let mut files: Vec<(&str, &[u8])> = vec![
+            ("Annotations/x.xml", xml),
+            ("labelmap.txt", labelmap.as_bytes()),
+            ("ImageSets/Main/a_b_train.txt", b"x 1\n"),
+            ("ImageSets/Main/a_b_c_train.txt", b"x 1\n"),
+            ("ImageSets/Main/a_train.txt", b"x -1\n"),
+        ];
+        files.extend(lists.iter().map(|(p, b)| (p.as_str(), b.as_slice())));
+        let zip = zip_of(&files);
+        let start = std::time::Instant::now();
+        let got = read(&zip).unwrap();
+        // 2 000 lists against 50 000 labels: looked up, not scanned
+        assert!(start.elapsed().as_secs() < 20, "{:?}", start.elapsed());
+        let tags: Vec<&str> = got.items[0]
+            .objects
+            .tags
+            .iter()
+            .map(|t| t.label.as_str())
+            .collect();
+        assert_eq!(tags.len(), 2_001);
+        assert_eq!(tags[0], "a_b");
     }
 }

@@ -1,7 +1,11 @@
 //! "YOLO 1.1" (api-v1 §10.9, as Datumaro's YOLO format): `obj.names`, `obj.data`,
 //! `train.txt` and `obj_train_data/<item>.txt` with one `<class> <cx> <cy> <w> <h>` line
 //! per rectangle, normalised to the image size with 6 decimals. Items are frame names
-//! without extension (folders kept).
+//! without extension (folders kept). `obj.names` has one label per line, so line breaks
+//! in label names are written as spaces.
+//!
+//! Import ([`read`]): the zip is read through [`crate::archive::read_entries`] (its limits
+//! on entries and inflated size), and at most [`crate::MAX_SHAPES`] boxes are read.
 
 use std::io::{self, Read, Seek, Write};
 
@@ -18,6 +22,11 @@ pub fn item_name(frame_name: &str) -> &str {
     }
 }
 
+/// A label name as a line of `obj.names`: line breaks as spaces.
+fn names_line(name: &str) -> String {
+    name.replace(['\r', '\n'], " ")
+}
+
 /// Writes the export's entries; images (for datasets) as
 /// `obj_train_data/<item>.jpg`.
 pub fn write<W: Write + Seek>(zip: &mut ZipOut<W>, e: Export<'_>) -> io::Result<()> {
@@ -26,7 +35,8 @@ pub fn write<W: Write + Seek>(zip: &mut ZipOut<W>, e: Export<'_>) -> io::Result<
     let frames = e.frames;
     let objects = e.objects;
     let mut images = e.images;
-    writeln!(zip.file("obj.names")?, "{}", labels.join("\n"))?;
+    let names: Vec<String> = labels.iter().map(|l| names_line(l)).collect();
+    writeln!(zip.file("obj.names")?, "{}", names.join("\n"))?;
     write!(
         zip.file("obj.data")?,
         "classes = {}\ntrain = data/train.txt\nnames = data/obj.names\nbackup = backup/\n",
@@ -41,17 +51,19 @@ pub fn write<W: Write + Seek>(zip: &mut ZipOut<W>, e: Export<'_>) -> io::Result<
     }
     // frames whose names differ only by extension share one item file
     let mut items: Vec<(String, String)> = Vec::new();
+    let mut slots: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (k, f) in frames.iter().enumerate() {
         let item = item_name(&f.name).to_string();
-        let slot = match items.iter().position(|(n, _)| *n == item) {
-            Some(i) => i,
+        let (slot, is_new) = match slots.get(&item) {
+            Some(&i) => (i, false),
             None => {
+                slots.insert(item.clone(), items.len());
                 items.push((item, String::new()));
-                items.len() - 1
+                (items.len() - 1, true)
             }
         };
         if let Some(image) = images.as_mut()
-            && slot + 1 == items.len()
+            && is_new
         {
             zip.stored(&format!("obj_train_data/{}.jpg", items[slot].0), &image(k)?)?;
         }
@@ -106,47 +118,21 @@ pub struct YoloFile {
     pub items: Vec<(String, Vec<YoloBox>)>,
 }
 
-/// Reads a YOLO zip (limits on entries and inflated size as the CVAT importer).
+/// Reads a YOLO zip (see the module doc).
 pub fn read<R: Read + Seek>(r: R) -> Result<YoloFile, String> {
-    let mut zip =
-        zip::ZipArchive::new(r).map_err(|e| format!("The file is not a valid zip archive: {e}"))?;
-    if zip.len() > crate::cvat_import::MAX_ENTRIES {
-        return Err("The archive has too many entries".into());
-    }
-    let mut budget = crate::cvat_import::MAX_INFLATED;
-    let mut text = |zip: &mut zip::ZipArchive<R>, i: usize| -> Result<(String, String), String> {
-        let mut f = zip
-            .by_index(i)
-            .map_err(|e| format!("Damaged archive: {e}"))?;
-        let name = f.name().map(|n| n.to_string()).unwrap_or_default();
-        let mut buf = Vec::new();
-        let n = (&mut f)
-            .take(budget + 1)
-            .read_to_end(&mut buf)
-            .map_err(|e| format!("{name}: {e}"))? as u64;
-        if n > budget {
-            return Err("The archive inflates to more than 1 GB".into());
-        }
-        budget -= n;
-        Ok((name, String::from_utf8_lossy(&buf).into_owned()))
-    };
+    read_with(r, &mut crate::Budget::default())
+}
+
+/// [`read`] within `budget`.
+fn read_with<R: Read + Seek>(r: R, budget: &mut crate::Budget) -> Result<YoloFile, String> {
+    let entries = crate::archive::read_entries_from(r, |n| {
+        n.rsplit('/').next() == Some("obj.names")
+            || (n.contains("obj_train_data/") && n.ends_with(".txt"))
+    })?;
     let mut out = YoloFile::default();
     let mut names_found = false;
-    for i in 0..zip.len() {
-        let wanted = {
-            let f = zip
-                .by_index_raw(i)
-                .map_err(|e| format!("Damaged archive: {e}"))?;
-            let n = f.name().map(|n| n.to_string()).unwrap_or_default();
-            f.is_file()
-                && !crate::cvat_import::is_metadata(&n)
-                && (n.rsplit('/').next() == Some("obj.names")
-                    || (n.contains("obj_train_data/") && n.ends_with(".txt")))
-        };
-        if !wanted {
-            continue;
-        }
-        let (name, body) = text(&mut zip, i)?;
+    for (name, body) in entries {
+        let body = String::from_utf8_lossy(&body);
         let base = name.rsplit('/').next().unwrap_or(&name);
         if base == "obj.names" {
             out.names = body
@@ -191,6 +177,7 @@ pub fn read<R: Read + Seek>(r: R) -> Result<YoloFile, String> {
                     .filter(|f| f.is_finite() && (-1.0..=2.0).contains(f))
                     .ok_or_else(bad)?;
             }
+            budget.take(4)?;
             boxes.push(YoloBox {
                 class,
                 cx: v[0],
@@ -283,5 +270,64 @@ mod tests {
         );
         assert!(got.items[1].1.is_empty());
         assert_eq!(item_name("x.y/z"), "x.y/z");
+    }
+
+    #[test]
+    fn frames_sharing_an_item_write_one_image() {
+        let frames: Vec<FrameMeta> = ["a.png", "a.jpg"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| FrameMeta {
+                abs: i as i64,
+                name: n.to_string(),
+                width: 10,
+                height: 10,
+            })
+            .collect();
+        let meta = crate::testing::meta(&["car\nbus", "person"]);
+        let mut zip = ZipOut::new(std::io::Cursor::new(Vec::new()));
+        let mut objects = |_k: usize| FrameObjects::default();
+        let mut calls = Vec::new();
+        let mut image = |k: usize| {
+            calls.push(k);
+            Ok(b"\xff\xd8jpeg".to_vec())
+        };
+        write(
+            &mut zip,
+            Export {
+                meta: &meta,
+                frames: &frames,
+                objects: &mut objects,
+                images: Some(&mut image),
+            },
+        )
+        .unwrap();
+        assert_eq!(calls, [0]);
+        let zip = zip.finish().unwrap().into_inner();
+        let got = read(std::io::Cursor::new(&zip)).unwrap();
+        assert_eq!(got.names, ["car bus", "person"]);
+        assert_eq!(got.items.len(), 1);
+    }
+
+    #[test]
+    fn reading_uses_the_archive_limits_and_the_budget() {
+        let mut z = ZipOut::new(std::io::Cursor::new(Vec::new()));
+        z.file("obj.names").unwrap().write_all(b"a\n").unwrap();
+        z.file("obj_train_data/x.txt")
+            .unwrap()
+            .write_all(b"0 0.5 0.5 0.1 0.1\n0 0.5 0.5 0.2 0.2\n")
+            .unwrap();
+        z.file("__MACOSX/obj_train_data/._x.txt")
+            .unwrap()
+            .write_all(b"junk")
+            .unwrap();
+        let zip = z.finish().unwrap().into_inner();
+        let got = read(std::io::Cursor::new(&zip)).unwrap();
+        assert_eq!(got.items.len(), 1);
+        assert_eq!(got.items[0].1.len(), 2);
+        let e = read_with(std::io::Cursor::new(&zip), &mut crate::Budget::new(1, 100)).unwrap_err();
+        assert!(e.contains("more than 1 objects"), "{e}");
+        let e = read(std::io::Cursor::new(b"PK\x03\x04junk")).unwrap_err();
+        assert!(e.contains("not a valid zip"), "{e}");
     }
 }
