@@ -53,3 +53,20 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+# The browser application (web/): JSDoc types, unit tests of its logic, and end-to-end
+# tests driving Debian's Chromium (playwright-core) against the ferrocat binary.
+(cd web && npm ci --no-audit --no-fund --loglevel=error)
+(cd web && npx tsc -p jsconfig.json)
+(cd web && node --test tests/unit/)
+chromium="${CHROMIUM:-/usr/bin/chromium}"
+if [ -x "$chromium" ]; then
+  cargo build --locked -p ferrocat
+  (cd web && CHROMIUM="$chromium" FERROCAT_BIN="$PWD/../target/debug/ferrocat" \
+    node --test --test-concurrency=1 tests/e2e/)
+elif [ -n "${CI:-}" ]; then
+  echo "error: Chromium is required in CI ($chromium)" >&2
+  exit 1
+else
+  echo "notice: no Chromium at $chromium (apt-get install chromium): browser tests skipped"
+fi

@@ -19,6 +19,7 @@ pub mod ops;
 pub mod server;
 pub mod tasks;
 pub mod users;
+pub mod web;
 
 /// Largest non-file request body (CVAT's setting).
 pub const MAX_BODY: usize = 100 * 1024 * 1024;
@@ -107,6 +108,7 @@ pub fn router(state: AppState) -> Router {
             )),
         )
         .merge(ops::router())
+        .merge(web::router())
         .merge(openapi::router())
         .fallback(not_found)
         .layer(middleware::from_fn(method_not_allowed_body))

@@ -1,9 +1,9 @@
-//! Operability: `/healthz`, `/metrics` (Prometheus text format) and `/`.
+//! Operability: `/healthz` and `/metrics` (Prometheus text format).
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
@@ -13,8 +13,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        // Until the web workbench lands, the front page is the API documentation.
-        .route("/", get(|| async { Redirect::to("/api/swagger/") }))
 }
 
 /// 200 when the database answers, 503 otherwise.

@@ -80,9 +80,59 @@ async fn health_metrics_and_security_headers() {
     let r = app.call(Method::GET, "/api/swagger/", None, None).await;
     let csp = r.headers["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
-    let r = app.call(Method::GET, "/", None, None).await;
-    assert_eq!(r.status, 303);
-    assert_eq!(r.headers["location"], "/api/swagger/");
+}
+
+/// The browser application: its page at `/`, its modules under `/web/`, revalidated by
+/// ETag; test files and npm metadata are not served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_application_is_served() {
+    let app = app().await;
+    let r = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains(r#"<script type="module" src="/web/app.js">"#),
+        "{page}"
+    );
+    let r = app.client.get(app.url("/web/app.js")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    let etag = r.headers()["etag"].clone();
+    assert!(r.text().await.unwrap().contains("import"));
+    let r = app
+        .client
+        .get(app.url("/web/app.js"))
+        .header("If-None-Match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    let r = app
+        .client
+        .get(app.url("/web/vendor/preact.module.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for hidden in [
+        "/web/package.json",
+        "/web/tests/e2e/harness.mjs",
+        "/web/nope.js",
+        "/web/../Cargo.toml",
+    ] {
+        let r = app.client.get(app.url(hidden)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{hidden}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,97 @@
+// @ts-check
+/**
+ * The application shell: hash routes, the signed-in user, the top bar.
+ *
+ * Routes: #/login, #/register, #/tasks, #/tasks/create, #/tasks/<id>, #/jobs/<id>.
+ * Every page talks to the public API only (api.js).
+ */
+import { html, render, useEffect, useState } from './lib.js';
+import * as api from './api.js';
+import { SignIn, Register } from './pages/auth.js';
+import { TasksPage } from './pages/tasks.js';
+import { CreateTaskPage } from './pages/create.js';
+import { TaskPage } from './pages/task.js';
+import { Workbench } from './workbench/workbench.js';
+
+/** The current route: path segments and query of the hash. */
+function route() {
+  const raw = location.hash.replace(/^#/, '') || '/tasks';
+  const [path, qs] = raw.split('?');
+  return { parts: path.split('/').filter(Boolean), query: new URLSearchParams(qs || '') };
+}
+
+/** @param {string} to  e.g. `/tasks/3` */
+export function navigate(to) {
+  location.hash = to;
+}
+
+function App() {
+  const [r, setRoute] = useState(route());
+  const [user, setUser] = useState(/** @type {any} */ (null));
+  const [checked, setChecked] = useState(false);
+
+  useEffect(() => {
+    const onHash = () => setRoute(route());
+    const onOut = () => setUser(null);
+    window.addEventListener('hashchange', onHash);
+    window.addEventListener('ferrocat:signed-out', onOut);
+    return () => {
+      window.removeEventListener('hashchange', onHash);
+      window.removeEventListener('ferrocat:signed-out', onOut);
+    };
+  }, []);
+
+  useEffect(() => {
+    if (!api.token()) { setChecked(true); return; }
+    api.get('/users/self')
+      .then(setUser)
+      .catch(() => api.setToken(''))
+      .finally(() => setChecked(true));
+  }, []);
+
+  if (!checked) return html`<div class="loading">Loading…</div>`;
+
+  /** @param {string} key */
+  const signedIn = async (key) => {
+    api.setToken(key);
+    setUser(await api.get('/users/self'));
+    if (['login', 'register'].includes(r.parts[0])) navigate('/tasks');
+  };
+
+  if (!user) {
+    return r.parts[0] === 'register'
+      ? html`<${Register} onDone=${signedIn} />`
+      : html`<${SignIn} onDone=${signedIn} />`;
+  }
+
+  const signOut = async () => {
+    try { await api.post('/auth/logout', {}); } catch { /* the token is dropped anyway */ }
+    api.setToken('');
+    setUser(null);
+    navigate('/login');
+  };
+
+  const [section, id, sub] = r.parts;
+  let page;
+  if (section === 'jobs' && id) {
+    // the workbench takes the whole window
+    return html`<${Workbench} key=${id} jobId=${Number(id)} user=${user} navigate=${navigate} />`;
+  } else if (section === 'tasks' && id === 'create') {
+    page = html`<${CreateTaskPage} navigate=${navigate} user=${user} />`;
+  } else if (section === 'tasks' && id) {
+    page = html`<${TaskPage} key=${id} id=${Number(id)} sub=${sub} navigate=${navigate} user=${user} />`;
+  } else {
+    page = html`<${TasksPage} navigate=${navigate} query=${r.query} user=${user} />`;
+  }
+  return html`
+    <header class="topbar">
+      <a class="brand" href="#/tasks">ferrocat</a>
+      <nav><a href="#/tasks" class=${section !== 'jobs' ? 'active' : ''}>Tasks</a></nav>
+      <span class="spacer"></span>
+      <span class="user" data-testid="current-user">${user.username}</span>
+      <button class="link" onClick=${signOut}>Sign out</button>
+    </header>
+    <main class="page">${page}</main>`;
+}
+
+render(html`<${App} />`, /** @type {HTMLElement} */ (document.getElementById('app')));
