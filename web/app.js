@@ -20,6 +20,23 @@ function route() {
   return { parts: path.split('/').filter(Boolean), query: new URLSearchParams(qs || '') };
 }
 
+/** @type {(() => string | null | undefined) | null} */
+let leaveGuard = null;
+/** The address of the page shown, to go back to when leaving it is cancelled. */
+let shownHref = location.href;
+
+/**
+ * Guards in-app navigation (a changed hash: the browser's back button, an edited
+ * address, a link) away from a page with unsaved work: before the route changes, `fn`
+ * is asked and, when it returns a message, the user confirms it; cancelling puts the
+ * address back and the page stays as it is. Returns the function that removes the guard.
+ * @param {() => string | null | undefined} fn
+ */
+export function setLeaveGuard(fn) {
+  leaveGuard = fn;
+  return () => { if (leaveGuard === fn) leaveGuard = null; };
+}
+
 /** @param {string} to  e.g. `/tasks/3` */
 export function navigate(to) {
   location.hash = to;
@@ -31,7 +48,17 @@ function App() {
   const [checked, setChecked] = useState(false);
 
   useEffect(() => {
-    const onHash = () => setRoute(route());
+    const onHash = () => {
+      if (location.href === shownHref) return;
+      const question = leaveGuard?.();
+      if (question && !confirm(question)) {
+        // back where we were, as a new entry (the page was never left)
+        history.pushState(null, '', shownHref);
+        return;
+      }
+      shownHref = location.href;
+      setRoute(route());
+    };
     const onOut = () => setUser(null);
     window.addEventListener('hashchange', onHash);
     window.addEventListener('ferrocat:signed-out', onOut);

@@ -6,6 +6,7 @@
  */
 import { html, useState, useEffect, useRef, useMemo, useCallback } from '../lib.js';
 import * as api from '../api.js';
+import { setLeaveGuard } from '../app.js';
 import { FrameProvider } from './frames.js';
 import { Logger } from './logs.js';
 import * as M from './model.js';
@@ -18,6 +19,11 @@ import { SHORTCUTS, matchShortcut } from './shortcuts.js';
 /** @typedef {'select'|'rectangle'|'polygon'|'polyline'|'points'} Mode */
 /** @typedef {{type: string, points: number[], cursor: number[] | null, down: number[] | null, started: number}} Drawing */
 
+/**
+ * Above this many shapes on a frame only the selected ones show their label text (as
+ * CVAT does by default for all): Chromium lays SVG text out again on every pan step.
+ */
+const LABELS_ALL_MAX = 300;
 const DRAW_TYPES = /** @type {const} */ (['rectangle', 'polygon', 'polyline', 'points']);
 const TYPE_NAMES = { rectangle: 'Rectangle', polygon: 'Polygon', polyline: 'Polyline', points: 'Points', cuboid: 'Cuboid' };
 
@@ -36,6 +42,26 @@ function newKey() {
 }
 
 /**
+ * Elements kept from the previous render while their inputs are unchanged: preact skips
+ * an element it has seen before, so with thousands of shapes a pan or a zoom touches
+ * only the layer's transform, and dragging one shape re-renders that shape alone.
+ * Call once per render; entries not asked for in a render are dropped.
+ * @returns {(key: any, deps: any[], make: () => any) => any}
+ */
+function useElementCache() {
+  const ref = useRef(/** @type {Map<any, {deps: any[], el: any}>} */ (new Map()));
+  const prev = ref.current;
+  const next = new Map();
+  ref.current = next;
+  return (key, deps, make) => {
+    const c = prev.get(key) || next.get(key);
+    const el = c && c.deps.length === deps.length && c.deps.every((d, i) => d === deps[i]) ? c.el : make();
+    next.set(key, { deps, el });
+    return el;
+  };
+}
+
+/**
  * @param {{jobId: number, user: any, navigate: (to: string) => void}} props
  */
 export function Workbench({ jobId, user, navigate }) {
@@ -48,7 +74,10 @@ export function Workbench({ jobId, user, navigate }) {
   const [lastType, setLastType] = useState('rectangle');
   const [drawLabel, setDrawLabel] = useState(0);
   const [drawing, setDrawing] = useState(/** @type {Drawing | null} */ (null));
-  const [view, setView] = useState({ scale: 1, tx: 0, ty: 0 });
+  /** The view (zoom and offset of the image in the stage): see setView. */
+  const viewRef = useRef({ scale: 1, tx: 0, ty: 0 });
+  const [, setViewTick] = useState(0);
+  const settleRef = useRef(/** @type {any} */ (0));
   const [preview, setPreview] = useState(/** @type {{cid: number, points: number[]} | null} */ (null));
   const [saveState, setSaveState] = useState(/** @type {{busy?: boolean, error?: string, conflict?: boolean, message?: string}} */ ({}));
   const [saveTick, setSaveTick] = useState(0);
@@ -182,13 +211,35 @@ export function Workbench({ jobId, user, navigate }) {
   }, []);
 
   // ---------- view ----------
+  /**
+   * Pans or zooms: the layer moves at once, without a render (thousands of shapes stay
+   * untouched); what depends on the zoom (line widths, handles and labels through --s,
+   * the zoom figure) follows in one render when the wheel or drag pauses, or at once
+   * with `now`.
+   * @param {{scale: number, tx: number, ty: number}} v @param {boolean} [now]
+   */
+  const setView = useCallback((v, now = false) => {
+    viewRef.current = v;
+    const l = layerRef.current;
+    if (l) l.style.transform = `translate(${v.tx}px,${v.ty}px) scale(${v.scale})`;
+    clearTimeout(settleRef.current);
+    // while moving, the layer is its own compositor layer and its shapes take no hit tests
+    const settle = () => { l?.classList.remove('moving'); setViewTick((x) => x + 1); };
+    if (now) settle();
+    else {
+      l?.classList.add('moving');
+      settleRef.current = setTimeout(settle, 150);
+    }
+  }, []);
+  useEffect(() => () => clearTimeout(settleRef.current), []);
+
   const fit = useCallback(() => {
     const st = stageRef.current;
     if (!st) return;
     const { W, H } = S.current;
     const r = st.getBoundingClientRect();
     const scale = Math.min(r.width / W, r.height / H) * 0.95 || 1;
-    setView({ scale, tx: (r.width - W * scale) / 2, ty: (r.height - H * scale) / 2 });
+    setView({ scale, tx: (r.width - W * scale) / 2, ty: (r.height - H * scale) / 2 }, true);
     loggerRef.current?.log('Fit image', {});
   }, []);
 
@@ -201,7 +252,7 @@ export function Workbench({ jobId, user, navigate }) {
   /** Client point → image coordinates. @param {{clientX: number, clientY: number}} e */
   const toImage = (e) => {
     const r = /** @type {HTMLDivElement} */ (layerRef.current).getBoundingClientRect();
-    const { scale } = S.current.view;
+    const { scale } = viewRef.current;
     return [(e.clientX - r.left) / scale, (e.clientY - r.top) / scale];
   };
 
@@ -355,9 +406,13 @@ export function Workbench({ jobId, user, navigate }) {
 
   const back = (/** @type {Event} */ e) => {
     e.preventDefault();
-    if (S.current.dirty && !confirm('You have unsaved changes. Leave the job anyway?')) return;
-    navigate(`/tasks/${task?.id ?? ''}`);
+    navigate(`/tasks/${task?.id ?? ''}`); // the leave guard below asks about unsaved changes
   };
+
+  // leaving by the app's routes (back button, edited address, links) asks first
+  useEffect(() => setLeaveGuard(
+    () => (S.current.dirty ? 'You have unsaved changes. Leave the job anyway?' : null),
+  ), []);
 
   useEffect(() => {
     const h = (/** @type {BeforeUnloadEvent} */ e) => {
@@ -388,7 +443,7 @@ export function Workbench({ jobId, user, navigate }) {
   };
 
   const startPan = (/** @type {MouseEvent} */ e0) => {
-    const v0 = S.current.view;
+    const v0 = viewRef.current;
     drag(e0, (e) => setView({ ...v0, tx: v0.tx + e.clientX - e0.clientX, ty: v0.ty + e.clientY - e0.clientY }), () => {});
   };
 
@@ -413,7 +468,7 @@ export function Workbench({ jobId, user, navigate }) {
     const { mode, drawing, W, H } = S.current;
     if (mode === 'select') {
       const [x, y] = toImage(e);
-      const hit = hitTest(S.current.shapesShown.filter((/** @type {any} */ o) => !o.hidden), x, y, 4 / S.current.view.scale);
+      const hit = hitTest(S.current.shapesShown.filter((/** @type {any} */ o) => !o.hidden), x, y, 4 / viewRef.current.scale);
       if (hit) { onShapeDown(e, hit); return; }
       if (!e.ctrlKey && !e.metaKey) setSelected([]);
       startPan(e);
@@ -448,13 +503,13 @@ export function Workbench({ jobId, user, navigate }) {
   const onStageDbl = (/** @type {MouseEvent} */ e) => {
     if (S.current.mode !== 'select') return;
     const [x, y] = toImage(e);
-    if (!hitTest(S.current.shapesShown, x, y, 4 / S.current.view.scale)) fit();
+    if (!hitTest(S.current.shapesShown, x, y, 4 / viewRef.current.scale)) fit();
   };
 
   const onWheel = (/** @type {WheelEvent} */ e) => {
     e.preventDefault();
     const st = /** @type {HTMLDivElement} */ (stageRef.current).getBoundingClientRect();
-    const v = S.current.view;
+    const v = viewRef.current;
     const f = e.deltaY < 0 ? 1.1 : 1 / 1.1;
     const scale = Math.max(0.05, Math.min(40, v.scale * f));
     const sx = e.clientX - st.left, sy = e.clientY - st.top;
@@ -575,9 +630,15 @@ export function Workbench({ jobId, user, navigate }) {
   }, []);
 
   Object.assign(S.current, {
-    objects, frame, selected, mode, lastType, drawLabel, drawing, view, startFrame, stopFrame, W, H,
+    objects, frame, selected, mode, lastType, drawLabel, drawing, startFrame, stopFrame, W, H,
     frameObjects, shapesShown, saveState, dirty,
   });
+  /** The handlers cached elements call: always those of the latest render. */
+  const A = useRef(/** @type {any} */ ({}));
+  Object.assign(A.current, { onShapeDown, onCornerDown, onVertexDown, patchObject, patchShown });
+  const shapeCache = useElementCache();
+  const labelCache = useElementCache();
+  const itemCache = useElementCache();
 
   // ---------- rendering ----------
   if (!load) return html`<div class="loading">Loading the job…</div>`;
@@ -588,19 +649,47 @@ export function Workbench({ jobId, user, navigate }) {
   }
 
   const selectedObj = selected.length === 1 ? frameObjects.find((o) => o.cid === selected[0]) || null : null;
+  const view = viewRef.current;
   const s = view.scale;
   const handleR = 5 / s;
 
-  /** @param {any} o */
+  /**
+   * One shape with its label and, when it is the one selected, its handles. Sizes that
+   * follow the zoom (handles, label text) come from the CSS variable --s, so a zoom
+   * re-renders no shape.
+   * @param {any} o
+   */
   const renderShape = (o) => {
     if (o.hidden) return null;
     const pts = preview && preview.cid === o.cid ? preview.points : o.points;
-    const color = labelColor(o.label_id);
     const sel = selected.includes(o.cid);
+    const editable = sel && selected.length === 1 && !o.locked && mode === 'select';
+    return shapeCache(o.cid, [o, pts, sel, editable], () => shapeElement(o, pts, sel, editable));
+  };
+
+  /**
+   * A shape's label and id above it. All of them are drawn after all the shapes: on top,
+   * and in one run, which Chromium composites much faster than texts between shapes.
+   * @param {any} o
+   */
+  const renderLabel = (o) => {
+    if (o.hidden) return null;
+    const pts = preview && preview.cid === o.cid ? preview.points : o.points;
+    const name = labelById.get(o.label_id)?.name || '';
+    const sid = serverIdOf(o.cid);
+    return labelCache(o.cid, [pts, name, sid], () => {
+      const b = bbox(pts);
+      return html`<text key=${o.cid} class="wb-text" x=${b.x1} y=${b.y1} dy="-0.33em">${name}${sid != null ? ` #${sid}` : ''}</text>`;
+    });
+  };
+
+  /** @param {any} o @param {number[]} pts @param {boolean} sel @param {boolean} editable */
+  const shapeElement = (o, pts, sel, editable) => {
+    const color = labelColor(o.label_id);
     const cls = `wb-shape${sel ? ' selected' : ''}${o.occluded ? ' occluded' : ''}${o.kind === 'track' && !o.keyframe ? ' interpolated' : ''}${o.locked ? ' locked' : ''}`;
     const common = {
       class: cls, stroke: color, 'data-cid': o.cid, 'data-testid': `shape-${o.type}`,
-      onMouseDown: (/** @type {MouseEvent} */ e) => mode === 'select' && onShapeDown(e, o),
+      onMouseDown: (/** @type {MouseEvent} */ e) => S.current.mode === 'select' && A.current.onShapeDown(e, o),
     };
     let el;
     if (o.type === 'rectangle') {
@@ -611,24 +700,20 @@ export function Workbench({ jobId, user, navigate }) {
     } else if (o.type === 'polyline') {
       el = html`<polyline ...${common} points=${pairs(pts)} fill="none" />`;
     } else {
-      el = html`<g ...${common}>${chunk2(pts).map(([x, y]) => html`<circle cx=${x} cy=${y} r=${handleR} fill=${color} />`)}</g>`;
+      el = html`<g ...${common}>${chunk2(pts).map(([x, y]) => html`<circle class="wb-point" cx=${x} cy=${y} fill=${color} />`)}</g>`;
     }
-    const editable = sel && selected.length === 1 && !o.locked && mode === 'select';
     let handles = null;
     if (editable && o.type === 'rectangle') {
       const [x1, y1, x2, y2] = normalizeRect(pts);
       handles = [[x1, y1], [x2, y1], [x2, y2], [x1, y2]].map(([x, y], i) => html`
-        <circle class="wb-handle corner-${i}" cx=${x} cy=${y} r=${handleR} data-testid="handle-corner-${i}"
-          onMouseDown=${(/** @type {MouseEvent} */ e) => onCornerDown(e, o, i)} />`);
+        <circle class="wb-handle corner-${i}" cx=${x} cy=${y} data-testid="handle-corner-${i}"
+          onMouseDown=${(/** @type {MouseEvent} */ e) => A.current.onCornerDown(e, o, i)} />`);
     } else if (editable) {
       handles = chunk2(pts).map(([x, y], i) => html`
-        <circle class="wb-handle" cx=${x} cy=${y} r=${handleR} data-testid="handle-vertex-${i}"
-          onMouseDown=${(/** @type {MouseEvent} */ e) => onVertexDown(e, o, i)} />`);
+        <circle class="wb-handle" cx=${x} cy=${y} data-testid="handle-vertex-${i}"
+          onMouseDown=${(/** @type {MouseEvent} */ e) => A.current.onVertexDown(e, o, i)} />`);
     }
-    const b = bbox(pts);
-    const text = html`<text class="wb-text" x=${b.x1} y=${b.y1 - 4 / s} style=${`font-size:${12 / s}px`}
-      >${labelById.get(o.label_id)?.name || ''}${serverIdOf(o.cid) != null ? ` #${serverIdOf(o.cid)}` : ''}</text>`;
-    return html`<g key=${o.cid}>${el}${text}${handles}</g>`;
+    return html`<g key=${o.cid}>${el}${handles}</g>`;
   };
 
   const renderDrawing = () => {
@@ -646,6 +731,36 @@ export function Workbench({ jobId, user, navigate }) {
     </g>`;
   };
 
+  /** One row of the objects list (kept while the object and its state are unchanged). @param {any} o */
+  const renderItem = (o) => {
+    const sel = selected.includes(o.cid);
+    const label = labelById.get(o.label_id);
+    const sid = serverIdOf(o.cid);
+    return itemCache(o.cid, [o, sel, label, sid], () => html`
+      <li key=${o.cid} data-testid="object-item" data-cid=${o.cid}
+        class=${sel ? 'selected' : ''}
+        onClick=${(/** @type {MouseEvent} */ e) => setSelected((sel) => ((e.ctrlKey || e.metaKey)
+          ? (sel.includes(o.cid) ? sel.filter((c) => c !== o.cid) : [...sel, o.cid]) : [o.cid]))}>
+        <div class="wb-obj-head">
+          <span class="wb-swatch" style=${`background:${labelColor(o.label_id)}`}></span>
+          <span class="wb-obj-label">${label?.name || o.label_id}</span>
+          <span class="muted">${o.kind === 'tag' ? 'tag' : o.kind === 'track' ? `track ${o.type}` : o.type}</span>
+          <span class="muted">#${sid ?? 'new'}</span>
+          ${o.group ? html`<span class="badge">group ${o.group}</span>` : null}
+          <span class="spacer"></span>
+          ${o.kind !== 'tag' ? html`
+            <button class="wb-toggle" aria-pressed=${!!o.locked} aria-label=${o.locked ? 'Unlock' : 'Lock'} title="Lock (L)"
+              onClick=${(/** @type {Event} */ e) => { e.stopPropagation(); A.current.patchObject(o.cid, { locked: !o.locked }); }}>${lockIcon(!!o.locked)}</button>
+            <button class="wb-toggle" aria-pressed=${!!o.hidden} aria-label=${o.hidden ? 'Show' : 'Hide'} title="Hide (H)"
+              onClick=${(/** @type {Event} */ e) => { e.stopPropagation(); A.current.patchObject(o.cid, { hidden: !o.hidden }); }}>${o.hidden ? '◌' : '●'}</button>
+            <button class="wb-toggle" aria-pressed=${!!o.occluded} aria-label="Occluded" title="Occluded (Q)" disabled=${o.locked}
+              onClick=${(/** @type {Event} */ e) => { e.stopPropagation(); A.current.patchShown(o, { occluded: !o.occluded }); }}>${o.occluded ? '◐' : '○'}</button>` : null}
+        </div>
+        <div class="wb-obj-attrs muted">${attrSummary(o, label)}</div>
+      </li>`);
+  };
+
+  const allLabels = shapesShown.length <= LABELS_ALL_MAX;
   const tagsHere = frameObjects.filter((o) => o.kind === 'tag');
   const frameCount = stopFrame - startFrame + 1;
 
@@ -704,6 +819,7 @@ export function Workbench({ jobId, user, navigate }) {
           <button onClick=${fit} title="Fit the image (double click)">Fit</button>
           <span class="muted wb-zoom">${Math.round(s * 100)}%</span>
           ${mode !== 'select' ? html`<p class="muted wb-hint">${hint(mode)}</p>` : null}
+          ${allLabels ? null : html`<p class="muted wb-hint" data-testid="labels-hint">Over ${LABELS_ALL_MAX} shapes here: labels are shown for the selected ones.</p>`}
         </aside>
         <div class=${`wb-stage mode-${mode}`} ref=${stageRef} data-testid="stage"
           onMouseDown=${onStageDown} onMouseMove=${onStageMove} onDblClick=${onStageDbl}
@@ -713,6 +829,7 @@ export function Workbench({ jobId, user, navigate }) {
             <canvas ref=${canvasRef} data-testid="frame-canvas" width=${W} height=${H}></canvas>
             <svg class="wb-svg" viewBox=${`0 0 ${W} ${H}`} width=${W} height=${H} style=${`--s:${s}`}>
               ${shapesShown.map(renderShape)}
+              <g class="wb-labels">${(allLabels ? shapesShown : shapesShown.filter((o) => selected.includes(o.cid))).map(renderLabel)}</g>
               ${renderDrawing()}
             </svg>
           </div>
@@ -722,28 +839,7 @@ export function Workbench({ jobId, user, navigate }) {
         <aside class="wb-side" aria-label="Objects">
           <h3>Objects on frame ${frame} <span class="muted">(${frameObjects.length})</span></h3>
           <ul class="wb-objects" data-testid="objects-list">
-            ${frameObjects.map((o) => html`
-              <li key=${o.cid} data-testid="object-item" data-cid=${o.cid}
-                class=${selected.includes(o.cid) ? 'selected' : ''}
-                onClick=${(/** @type {MouseEvent} */ e) => setSelected((sel) => ((e.ctrlKey || e.metaKey)
-                  ? (sel.includes(o.cid) ? sel.filter((c) => c !== o.cid) : [...sel, o.cid]) : [o.cid]))}>
-                <div class="wb-obj-head">
-                  <span class="wb-swatch" style=${`background:${labelColor(o.label_id)}`}></span>
-                  <span class="wb-obj-label">${labelById.get(o.label_id)?.name || o.label_id}</span>
-                  <span class="muted">${o.kind === 'tag' ? 'tag' : o.kind === 'track' ? `track ${o.type}` : o.type}</span>
-                  <span class="muted">#${serverIdOf(o.cid) ?? 'new'}</span>
-                  ${o.group ? html`<span class="badge">group ${o.group}</span>` : null}
-                  <span class="spacer"></span>
-                  ${o.kind !== 'tag' ? html`
-                    <button class="wb-toggle" aria-pressed=${!!o.locked} aria-label=${o.locked ? 'Unlock' : 'Lock'} title="Lock (L)"
-                      onClick=${(/** @type {Event} */ e) => { e.stopPropagation(); patchObject(o.cid, { locked: !o.locked }); }}>${lockIcon(!!o.locked)}</button>
-                    <button class="wb-toggle" aria-pressed=${!!o.hidden} aria-label=${o.hidden ? 'Show' : 'Hide'} title="Hide (H)"
-                      onClick=${(/** @type {Event} */ e) => { e.stopPropagation(); patchObject(o.cid, { hidden: !o.hidden }); }}>${o.hidden ? '◌' : '●'}</button>
-                    <button class="wb-toggle" aria-pressed=${!!o.occluded} aria-label="Occluded" title="Occluded (Q)" disabled=${o.locked}
-                      onClick=${(/** @type {Event} */ e) => { e.stopPropagation(); patchShown(o, { occluded: !o.occluded }); }}>${o.occluded ? '◐' : '○'}</button>` : null}
-                </div>
-                <div class="wb-obj-attrs muted">${attrSummary(o, labelById.get(o.label_id))}</div>
-              </li>`)}
+            ${frameObjects.map(renderItem)}
           </ul>
           ${selectedObj ? html`<${ObjectPanel} o=${selectedObj} label=${labelById.get(selectedObj.label_id)} labels=${labels}
             onLabel=${(/** @type {Label} */ l) => change((objs) => (selectedObj.kind === 'track'
