@@ -123,16 +123,20 @@ export function CreateTaskPage({ navigate }) {
   const [showAdv, setShowAdv] = useState(false);
   const alive = useRef(true);
   const fileInput = useRef(/** @type {HTMLInputElement | null} */ (null));
+  const folderInput = useRef(/** @type {HTMLInputElement | null} */ (null));
   useEffect(() => () => { alive.current = false; }, []);
 
   const busy = phase !== 'idle';
 
   /** @param {Iterable<File>} list */
   const addFiles = (list) => {
-    const byName = new Map(files.map((f) => [f.name, f]));
-    for (const f of list) byName.set(f.name, f);
-    setFiles([...byName.values()]);
-    setLocal({ ...local, files: '' });
+    const added = [...list].filter((f) => !f.name.startsWith('.'));
+    setFiles((old) => {
+      const byName = new Map(old.map((f) => [f.name, f]));
+      for (const f of added) byName.set(f.name, f);
+      return [...byName.values()];
+    });
+    setLocal((old) => ({ ...old, files: '' }));
   };
 
   /** @param {string} path */
@@ -281,15 +285,22 @@ export function CreateTaskPage({ navigate }) {
                 onDrop=${(/** @type {DragEvent} */ e) => {
                   e.preventDefault();
                   setDragging(false);
-                  if (e.dataTransfer?.files?.length) addFiles(e.dataTransfer.files);
+                  // folders dropped whole are read through (their files, not the folder)
+                  if (e.dataTransfer) droppedFiles(e.dataTransfer).then(addFiles);
                 }}>
                 <input type="file" multiple ref=${fileInput} class="visually-hidden" aria-label="Files"
                   data-testid="file-input"
                   onChange=${(/** @type {any} */ e) => { addFiles(e.target.files); e.target.value = ''; }} />
                 <span class="dz-icon">⇪</span>
                 <span><b>Click or drag files to this area</b></span>
-                <span class="muted">Images, a video, an archive, a zip or a PDF</span>
+                <span class="muted">Images, a video, an archive, a zip or a PDF — or a whole folder</span>
               </label>
+              <div class="folder-pick">
+                <button type="button" onClick=${() => folderInput.current?.click()}>Select a folder…</button>
+                <input type="file" multiple webkitdirectory=${true} ref=${folderInput} class="visually-hidden"
+                  aria-label="Folder" data-testid="folder-input"
+                  onChange=${(/** @type {any} */ e) => { addFiles(e.target.files); e.target.value = ''; }} />
+              </div>
               ${files.length ? html`
                 <div class="file-list" data-testid="file-list">
                   <div class="muted">${files.length} file${files.length === 1 ? '' : 's'}, ${formatBytes(totalBytes)}
@@ -345,4 +356,35 @@ export function CreateTaskPage({ navigate }) {
         </div>
       </form>
     </div>`;
+}
+
+/**
+ * The files of a drop: plain files as they are, folders read through recursively
+ * (the File System Entry API, as Chromium and Firefox offer it on drops).
+ * @param {DataTransfer} dt
+ * @returns {Promise<File[]>}
+ */
+async function droppedFiles(dt) {
+  const entries = [...dt.items || []]
+    .map((it) => (it.kind === 'file' && it.webkitGetAsEntry ? it.webkitGetAsEntry() : null))
+    .filter(Boolean);
+  if (!entries.length) return [...dt.files];
+  /** @type {File[]} */
+  const out = [];
+  /** @param {any} entry */
+  const walk = async (entry) => {
+    if (entry.isFile) {
+      out.push(await new Promise((res, rej) => entry.file(res, rej)));
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        // readEntries answers in batches until an empty one
+        const batch = await new Promise((res, rej) => reader.readEntries(res, rej));
+        if (!batch.length) break;
+        for (const e of batch) await walk(e);
+      }
+    }
+  };
+  for (const e of entries) await walk(e);
+  return out.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
 }

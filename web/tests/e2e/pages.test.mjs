@@ -261,3 +261,30 @@ test('delete tasks with a confirmation', async (t) => {
     assert.equal((await api(base, 'GET', `/tasks/${b.id}`)).status, 404);
   });
 });
+
+test('create a task from a folder of photos', async (t) => {
+  const { mkdtempSync, writeFileSync, mkdirSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocat-photos-'));
+  mkdirSync(join(dir, 'more'));
+  for (let i = 0; i < 3; i++) writeFileSync(join(dir, `photo${i}.png`), pngImage(160, 120, i));
+  writeFileSync(join(dir, 'more', 'photo3.png'), pngImage(160, 120, 3));
+  writeFileSync(join(dir, '.DS_Store'), 'finder metadata');
+  await withApp(t, async ({ base, page }) => {
+    await signIn(page, base);
+    await page.goto(`${base}/#/tasks/create`);
+    await page.getByTestId('create-task-form').waitFor();
+    await page.getByLabel('Name', { exact: true }).fill('from a folder');
+    await page.getByRole('button', { name: 'Add label' }).click();
+    await page.getByTestId('label-editor').nth(0).getByLabel('Label name').fill('car');
+    // the folder's files, sub-folders included, without the dotfile
+    await page.getByTestId('folder-input').setInputFiles(dir);
+    await page.getByTestId('file-list').getByText('4 files').waitFor();
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await page.waitForURL(/#\/tasks\/\d+$/, { timeout: 60_000 });
+    const id = Number(/#\/tasks\/(\d+)$/.exec(page.url())[1]);
+    const task = (await api(base, 'GET', `/tasks/${id}`)).body;
+    assert.equal(task.size, 4);
+  });
+});
