@@ -217,6 +217,83 @@ async fn import(core: &Core, p: &Value, file: &str) -> std::result::Result<(), S
     })
 }
 
+/// The data id of the task, checking that the task exists and has data.
+async fn task_data_id(core: &Core, task_id: i64) -> std::result::Result<i64, String> {
+    let task = core
+        .db()
+        .task(task_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the task is gone")?;
+    Ok(task.data_id.ok_or("The task has no data to annotate")?)
+}
+
+/// The frames of the task's data.
+async fn task_frames(
+    core: &Core,
+    task_id: i64,
+) -> std::result::Result<Vec<ferrocat_store::tasks::FrameRow>, String> {
+    let data_id = task_data_id(core, task_id).await?;
+    core.db().frames(data_id).await.map_err(|e| e.to_string())
+}
+
+/// A label's attribute specs: attribute name → (spec id, mutable).
+type Specs = HashMap<String, (i64, bool)>;
+
+/// The task's labels by name: label name → (label id, attribute specs).
+struct TaskLabels(HashMap<String, (i64, Specs)>);
+
+impl TaskLabels {
+    async fn load(core: &Core, task_id: i64) -> std::result::Result<Self, String> {
+        let labels = core
+            .db()
+            .labels_of(&[task_id])
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|(l, attrs)| {
+                let specs = attrs
+                    .into_iter()
+                    .map(|a| (a.name, (a.id, a.mutable)))
+                    .collect();
+                (l.name, (l.id, specs))
+            })
+            .collect();
+        Ok(TaskLabels(labels))
+    }
+
+    /// The id and attribute specs of the label `name`.
+    fn label(&self, name: &str) -> std::result::Result<(i64, &Specs), String> {
+        self.0
+            .get(name)
+            .map(|(id, specs)| (*id, specs))
+            .ok_or_else(|| format!("Label '{name}' is not registered for this task"))
+    }
+
+    /// The values of those of `attrs` (by name) that `specs` knows, the first one of each
+    /// spec; only the mutable (`Some(true)`) or immutable (`Some(false)`) ones when `want`
+    /// says so.
+    fn values(
+        specs: &Specs,
+        attrs: &[(String, String)],
+        want: Option<bool>,
+    ) -> Vec<AttributeValue> {
+        let mut out: Vec<AttributeValue> = Vec::new();
+        for (n, v) in attrs {
+            if let Some((id, mutable)) = specs.get(n)
+                && want.is_none_or(|w| w == *mutable)
+                && !out.iter().any(|a| a.spec_id == *id)
+            {
+                out.push(AttributeValue {
+                    spec_id: *id,
+                    value: v.clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
 /// Maps the file's labels, attributes (by name) and frames (absolute numbers, §10.4) to
 /// the task.
 async fn convert(
@@ -224,17 +301,13 @@ async fn convert(
     task_id: i64,
     f: Imported,
 ) -> std::result::Result<LabeledData, String> {
-    let db = core.db();
-    let task = db
-        .task(task_id)
+    let data_id = task_data_id(core, task_id).await?;
+    let data = core
+        .db()
+        .data(data_id)
         .await
         .map_err(|e| e.to_string())?
-        .ok_or("the task is gone")?;
-    let data = match task.data_id {
-        Some(d) => db.data(d).await.map_err(|e| e.to_string())?,
-        None => None,
-    }
-    .ok_or("The task has no data to annotate")?;
+        .ok_or("The task has no data to annotate")?;
     let step = i64::from(crate::processing::parse_step(&data.frame_filter).unwrap_or(1));
     let frame = |abs: i64| -> std::result::Result<i64, String> {
         let rel = abs.checked_sub(data.start_frame).unwrap_or(-1);
@@ -243,53 +316,10 @@ async fn convert(
         }
         Ok(rel / step)
     };
-    // label name → (label id, attribute name → (spec id, mutable))
-    type Specs = HashMap<String, (i64, bool)>;
-    let labels: HashMap<String, (i64, Specs)> = db
-        .labels_of(&[task_id])
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|(l, attrs)| {
-            (
-                l.name,
-                (
-                    l.id,
-                    attrs
-                        .into_iter()
-                        .map(|a| (a.name, (a.id, a.mutable)))
-                        .collect(),
-                ),
-            )
-        })
-        .collect();
-    let label = |name: &str| {
-        labels
-            .get(name)
-            .ok_or_else(|| format!("Label '{name}' is not registered for this task"))
-    };
-    let values = |specs: &Specs, attrs: &[(String, String)], want: Option<bool>| {
-        attrs
-            .iter()
-            .filter_map(|(n, v)| {
-                specs
-                    .get(n)
-                    .filter(|(_, m)| want.is_none_or(|w| w == *m))
-                    .map(|(id, _)| AttributeValue {
-                        spec_id: *id,
-                        value: v.clone(),
-                    })
-            })
-            .fold(Vec::<AttributeValue>::new(), |mut acc, a| {
-                if !acc.iter().any(|x| x.spec_id == a.spec_id) {
-                    acc.push(a);
-                }
-                acc
-            })
-    };
+    let labels = TaskLabels::load(core, task_id).await?;
     let mut doc = LabeledData::default();
     for s in f.shapes {
-        let (label_id, specs) = label(&s.label)?;
+        let (label_id, specs) = labels.label(&s.label)?;
         doc.shapes.push(Shape {
             kind: s.kind,
             occluded: s.occluded,
@@ -297,29 +327,29 @@ async fn convert(
             points: s.points,
             id: None,
             frame: frame(s.frame)?,
-            label_id: *label_id,
+            label_id,
             group: Some(s.group.max(0)),
-            attributes: values(specs, &s.attributes, None),
+            attributes: TaskLabels::values(specs, &s.attributes, None),
         });
     }
     for t in f.tags {
-        let (label_id, specs) = label(&t.label)?;
+        let (label_id, specs) = labels.label(&t.label)?;
         doc.tags.push(Tag {
             id: None,
             frame: frame(t.frame)?,
-            label_id: *label_id,
+            label_id,
             group: Some(t.group.max(0)),
-            attributes: values(specs, &t.attributes, None),
+            attributes: TaskLabels::values(specs, &t.attributes, None),
         });
     }
     for t in f.tracks {
-        let (label_id, specs) = label(&t.label)?;
+        let (label_id, specs) = labels.label(&t.label)?;
         let mut keys = t.shapes;
         keys.sort_by_key(|k| k.frame);
         keys.dedup_by_key(|k| k.frame);
         let Some(last) = keys.last() else { continue };
         // immutable values go to the track, taken from the last keyframe (as CVAT)
-        let attributes = values(specs, &last.attributes, Some(false));
+        let attributes = TaskLabels::values(specs, &last.attributes, Some(false));
         let mut shapes = Vec::with_capacity(keys.len());
         for k in &keys {
             // an outside keyframe past the task's end only says the object left
@@ -334,7 +364,7 @@ async fn convert(
                 id: None,
                 frame: frame(k.frame)?,
                 outside: k.outside,
-                attributes: values(specs, &k.attributes, Some(true)),
+                attributes: TaskLabels::values(specs, &k.attributes, Some(true)),
             });
         }
         if shapes.is_empty() {
@@ -343,7 +373,7 @@ async fn convert(
         doc.tracks.push(Track {
             id: None,
             frame: shapes[0].frame,
-            label_id: *label_id,
+            label_id,
             group: Some(t.group.max(0)),
             shapes,
             attributes,
@@ -397,21 +427,8 @@ async fn convert_yolo(
     task_id: i64,
     f: ferrocat_formats::yolo::YoloFile,
 ) -> std::result::Result<LabeledData, String> {
-    let db = core.db();
-    let task = db
-        .task(task_id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("the task is gone")?;
-    let data_id = task.data_id.ok_or("The task has no data to annotate")?;
-    let frames = db.frames(data_id).await.map_err(|e| e.to_string())?;
-    let labels: HashMap<String, i64> = db
-        .labels_of(&[task_id])
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|(l, _)| (l.name, l.id))
-        .collect();
+    let frames = task_frames(core, task_id).await?;
+    let labels = TaskLabels::load(core, task_id).await?;
     let index = FrameIndex::new(&frames);
     let mut doc = LabeledData::default();
     for (item, boxes) in f.items {
@@ -425,9 +442,7 @@ async fn convert_yolo(
                 .names
                 .get(b.class)
                 .ok_or_else(|| format!("{item}: class {} is not in obj.names", b.class))?;
-            let label_id = *labels
-                .get(name)
-                .ok_or_else(|| format!("Label '{name}' is not registered for this task"))?;
+            let (label_id, _) = labels.label(name)?;
             doc.shapes.push(Shape {
                 kind: ferrocat_wire::annotations::ShapeType::Rectangle,
                 occluded: false,
@@ -457,14 +472,7 @@ async fn convert_dataset(
     task_id: i64,
     f: Dataset,
 ) -> std::result::Result<LabeledData, String> {
-    let db = core.db();
-    let task = db
-        .task(task_id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("the task is gone")?;
-    let data_id = task.data_id.ok_or("The task has no data to annotate")?;
-    let frames = db.frames(data_id).await.map_err(|e| e.to_string())?;
+    let frames = task_frames(core, task_id).await?;
     let index = FrameIndex::new(&frames);
     let frame = |r: &ItemRef| -> std::result::Result<i64, String> {
         match r {
@@ -479,45 +487,12 @@ async fn convert_dataset(
                 .ok_or_else(|| format!("Unknown frame {k}")),
         }
     };
-    type Specs = HashMap<String, (i64, bool)>;
-    let labels: HashMap<String, (i64, Specs)> = db
-        .labels_of(&[task_id])
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|(l, attrs)| {
-            let specs = attrs
-                .into_iter()
-                .map(|a| (a.name, (a.id, a.mutable)))
-                .collect();
-            (l.name, (l.id, specs))
-        })
-        .collect();
-    let label = |name: &str| {
-        labels
-            .get(name)
-            .ok_or_else(|| format!("Label '{name}' is not registered for this task"))
-    };
-    let values = |specs: &Specs, attrs: &[(String, String)], want: Option<bool>| {
-        let mut out: Vec<AttributeValue> = Vec::new();
-        for (n, v) in attrs {
-            if let Some((id, mutable)) = specs.get(n)
-                && want.is_none_or(|w| w == *mutable)
-                && !out.iter().any(|a| a.spec_id == *id)
-            {
-                out.push(AttributeValue {
-                    spec_id: *id,
-                    value: v.clone(),
-                });
-            }
-        }
-        out
-    };
+    let labels = TaskLabels::load(core, task_id).await?;
     let mut doc = LabeledData::default();
     for it in f.items {
         let k = frame(&it.item)?;
         for s in it.objects.shapes {
-            let (label_id, specs) = label(&s.label)?;
+            let (label_id, specs) = labels.label(&s.label)?;
             doc.shapes.push(Shape {
                 kind: s.kind,
                 occluded: s.occluded,
@@ -525,24 +500,24 @@ async fn convert_dataset(
                 points: s.points,
                 id: None,
                 frame: k,
-                label_id: *label_id,
+                label_id,
                 group: Some(s.group.max(0)),
-                attributes: values(specs, &s.attributes, None),
+                attributes: TaskLabels::values(specs, &s.attributes, None),
             });
         }
         for t in it.objects.tags {
-            let (label_id, specs) = label(&t.label)?;
+            let (label_id, specs) = labels.label(&t.label)?;
             doc.tags.push(Tag {
                 id: None,
                 frame: k,
-                label_id: *label_id,
+                label_id,
                 group: Some(t.group.max(0)),
-                attributes: values(specs, &t.attributes, None),
+                attributes: TaskLabels::values(specs, &t.attributes, None),
             });
         }
     }
     for t in f.tracks {
-        let (label_id, specs) = label(&t.label)?;
+        let (label_id, specs) = labels.label(&t.label)?;
         let mut keys = Vec::with_capacity(t.shapes.len());
         for (item, shape, outside) in t.shapes {
             match frame(&item) {
@@ -557,14 +532,14 @@ async fn convert_dataset(
         let Some((_, last, _)) = keys.last() else {
             continue;
         };
-        let attributes = values(specs, &last.attributes, Some(false));
+        let attributes = TaskLabels::values(specs, &last.attributes, Some(false));
         let shapes: Vec<TrackedShape> = keys
             .into_iter()
             .map(|(k, s, outside)| TrackedShape {
                 kind: s.kind,
                 occluded: s.occluded,
                 z_order: s.z_order,
-                attributes: values(specs, &s.attributes, Some(true)),
+                attributes: TaskLabels::values(specs, &s.attributes, Some(true)),
                 points: s.points,
                 id: None,
                 frame: k,
@@ -574,7 +549,7 @@ async fn convert_dataset(
         doc.tracks.push(Track {
             id: None,
             frame: shapes[0].frame,
-            label_id: *label_id,
+            label_id,
             group: Some(t.group.max(0)),
             shapes,
             attributes,

@@ -801,37 +801,8 @@ fn read_json(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{LabelMeta, OutTag, TaskMeta};
-
-    fn meta(labels: &[&str]) -> TaskMeta {
-        TaskMeta {
-            id: 1,
-            name: "t".into(),
-            size: 2,
-            mode: "annotation".into(),
-            overlap: 0,
-            bug_tracker: String::new(),
-            created: String::new(),
-            updated: String::new(),
-            start_frame: 0,
-            stop_frame: 1,
-            frame_filter: String::new(),
-            z_order: false,
-            labels: labels
-                .iter()
-                .enumerate()
-                .map(|(i, n)| LabelMeta {
-                    id: i as i64 + 1,
-                    name: n.to_string(),
-                    attributes: vec![],
-                })
-                .collect(),
-            segments: vec![],
-            owner: None,
-            assignee: None,
-            dumped: String::new(),
-        }
-    }
+    use crate::OutTag;
+    use crate::testing::{frames, meta};
 
     fn shape(kind: ShapeType, label: &str, points: &[f64], group: i64) -> OutShape {
         OutShape {
@@ -843,15 +814,6 @@ mod tests {
             group,
             attributes: vec![],
             track_id: None,
-        }
-    }
-
-    fn frame(name: &str, width: i64, height: i64) -> FrameMeta {
-        FrameMeta {
-            abs: 0,
-            name: name.into(),
-            width,
-            height,
         }
     }
 
@@ -890,7 +852,7 @@ mod tests {
 
     #[test]
     fn layout_and_values() {
-        let frames = [frame("dir/a.png", 200, 100), frame("b", 10, 10)];
+        let frames = frames(&[("dir/a.png", 200, 100), ("b", 10, 10)]);
         let square = [10., 20., 110., 20., 110., 70., 10., 70.];
         let mut crowd = shape(ShapeType::Polygon, "car", &[1., 1., 5., 1., 5., 5.], 0);
         crowd.attributes = vec![("is_crowd".into(), "true".into())];
@@ -972,11 +934,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let frames = [
-            frame("x/a.png", 50, 40),
-            frame("b.jpg", 10, 10),
-            frame("c.png", 5, 5),
-        ];
+        let frames = frames(&[("x/a.png", 50, 40), ("b.jpg", 10, 10), ("c.png", 5, 5)]);
         let objs = vec![
             FrameObjects {
                 shapes: vec![

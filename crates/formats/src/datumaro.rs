@@ -229,40 +229,13 @@ mod tests {
             default_value: default.into(),
             values: vec![],
         };
-        TaskMeta {
-            id: 1,
-            name: "t".into(),
-            size: 2,
-            mode: "annotation".into(),
-            overlap: 0,
-            bug_tracker: String::new(),
-            created: String::new(),
-            updated: String::new(),
-            start_frame: 0,
-            stop_frame: 1,
-            frame_filter: String::new(),
-            z_order: false,
-            labels: vec![
-                LabelMeta {
-                    id: 1,
-                    name: "car".into(),
-                    attributes: vec![
-                        attr(1, "speed", "number", "0"),
-                        attr(2, "parked", "checkbox", "false"),
-                        attr(3, "color", "select", "gray"),
-                    ],
-                },
-                LabelMeta {
-                    id: 2,
-                    name: "person".into(),
-                    attributes: vec![],
-                },
-            ],
-            segments: vec![],
-            owner: None,
-            assignee: None,
-            dumped: String::new(),
-        }
+        let mut meta = crate::testing::meta(&["car", "person"]);
+        meta.labels[0].attributes = vec![
+            attr(1, "speed", "number", "0"),
+            attr(2, "parked", "checkbox", "false"),
+            attr(3, "color", "select", "gray"),
+        ];
+        meta
     }
 
     fn shape(kind: ShapeType, label: &str, points: Vec<f64>) -> OutShape {

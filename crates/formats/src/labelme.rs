@@ -37,10 +37,9 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Seek, Write};
 
 use ferrocat_wire::annotations::ShapeType;
-use quick_xml::Reader;
-use quick_xml::events::Event;
 
 use crate::archive::{ZipOut, is_zip, read_entries};
+use crate::xml::{MAX_ELEMENTS, Node, parse_tree};
 use crate::yolo::item_name;
 use crate::{Dataset, Export, FrameObjects, ItemObjects, ItemRef, OutShape, xml_escape as esc};
 
@@ -180,112 +179,6 @@ fn item_xml(filename: &str, width: i64, height: i64, objects: &FrameObjects) -> 
     x
 }
 
-/// An XML element with its text (concatenated) and children.
-#[derive(Debug, Default)]
-struct Node {
-    name: String,
-    text: String,
-    children: Vec<Node>,
-}
-
-impl Node {
-    fn child(&self, name: &str) -> Option<&Node> {
-        self.children.iter().find(|c| c.name == name)
-    }
-
-    fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> {
-        self.children.iter().filter(move |c| c.name == name)
-    }
-
-    /// The trimmed text of the child `name`, empty when absent.
-    fn text_of(&self, name: &str) -> &str {
-        self.child(name).map_or("", |c| c.text.trim())
-    }
-}
-
-const MAX_DEPTH: usize = 64;
-
-/// Most XML elements one file may have.
-const MAX_ELEMENTS: usize = 2_000_000;
-
-/// Parses a whole document into a tree; entities other than the predefined ones and
-/// character references are refused, and at most `max_elements` elements are read.
-fn parse_tree(bytes: &[u8], max_elements: usize) -> Result<Node, String> {
-    let mut reader = Reader::from_reader(bytes);
-    let mut buf = Vec::new();
-    let mut stack: Vec<Node> = Vec::new();
-    let mut root: Option<Node> = None;
-    let mut elements = 0usize;
-    let open = |name: &str| Node {
-        name: name.to_string(),
-        ..Node::default()
-    };
-    loop {
-        let ev = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| format!("malformed XML at byte {}: {e}", reader.buffer_position()))?;
-        if matches!(ev, Event::Start(_) | Event::Empty(_)) {
-            elements += 1;
-            if elements > max_elements {
-                return Err(format!("the XML has more than {max_elements} elements"));
-            }
-        }
-        let mut done: Option<Node> = None;
-        match ev {
-            Event::Start(e) => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err("the XML is nested too deeply".into());
-                }
-                stack.push(open(e.name().as_ref()));
-            }
-            Event::Empty(e) => done = Some(open(e.name().as_ref())),
-            Event::End(_) => done = stack.pop(),
-            Event::Text(t) => {
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&t.xml10_content());
-                }
-            }
-            Event::CData(t) => {
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&t);
-                }
-            }
-            Event::GeneralRef(r) => {
-                let c = match r.resolve_char_ref() {
-                    Ok(Some(c)) => c,
-                    _ => match &*r {
-                        "lt" => '<',
-                        "gt" => '>',
-                        "amp" => '&',
-                        "apos" => '\'',
-                        "quot" => '"',
-                        other => {
-                            return Err(format!("the entity &{other}; is not allowed"));
-                        }
-                    },
-                };
-                if let Some(top) = stack.last_mut() {
-                    top.text.push(c);
-                }
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-        if let Some(node) = done {
-            match stack.last_mut() {
-                Some(parent) => parent.children.push(node),
-                None if root.is_none() => root = Some(node),
-                None => return Err("the XML has more than one root element".into()),
-            }
-        }
-        buf.clear();
-    }
-    if !stack.is_empty() {
-        return Err("the XML ends before its elements are closed".into());
-    }
-    root.ok_or_else(|| "the file holds no XML element".into())
-}
-
 /// Splits Datumaro's attribute text into `(name, value)` pairs, undoing its escapes.
 fn parse_attributes(text: &str) -> Vec<(String, String)> {
     // split on unescaped commas, keeping escapes for the next step
@@ -355,7 +248,7 @@ fn parse_attributes(text: &str) -> Vec<(String, String)> {
 }
 
 fn coordinate(node: &Node, name: &str) -> Result<f64, String> {
-    let t = node.text_of(name);
+    let t = node.text_or_empty(name);
     t.parse::<f64>()
         .ok()
         .filter(|v| v.is_finite() && v.abs() < 1e9)
@@ -399,7 +292,7 @@ fn read_item(path: &str, body: &[u8], next_group: &mut i64) -> Result<ItemObject
             root.name
         ));
     }
-    let filename = root.text_of("filename");
+    let filename = root.text_or_empty("filename");
     let item = if filename.is_empty() {
         let base = path.rsplit('/').next().unwrap_or(path);
         base[..base.len() - 4].to_string()
@@ -411,7 +304,7 @@ fn read_item(path: &str, body: &[u8], next_group: &mut i64) -> Result<ItemObject
     let mut parts: HashMap<i64, Vec<i64>> = HashMap::new();
     let mut roots: Vec<i64> = Vec::new();
     for (n, obj) in root.children("object").enumerate() {
-        let id_text = obj.text_of("id");
+        let id_text = obj.text_or_empty("id");
         let id = if id_text.is_empty() {
             n as i64
         } else {
@@ -420,14 +313,14 @@ fn read_item(path: &str, body: &[u8], next_group: &mut i64) -> Result<ItemObject
                 .map_err(|_| format!("object {}: <id> is not an integer", n + 1))?
         };
         if let Some(p) = obj.child("parts") {
-            let children = ids(p.text_of("hasparts"))?;
-            let parents = ids(p.text_of("ispartof"))?;
+            let children = ids(p.text_or_empty("hasparts"))?;
+            let parents = ids(p.text_or_empty("ispartof"))?;
             if !children.is_empty() && parents.is_empty() {
                 roots.push(id);
             }
             parts.insert(id, children);
         }
-        let deleted = obj.text_of("deleted");
+        let deleted = obj.text_or_empty("deleted");
         if !deleted.is_empty() && deleted != "0" {
             continue;
         }
@@ -435,7 +328,7 @@ fn read_item(path: &str, body: &[u8], next_group: &mut i64) -> Result<ItemObject
             // a mask (<segm>) or nothing drawable
             continue;
         };
-        let label = obj.text_of("name");
+        let label = obj.text_or_empty("name");
         if label.is_empty() {
             return Err(format!("object {id} has no <name>"));
         }
@@ -447,7 +340,7 @@ fn read_item(path: &str, body: &[u8], next_group: &mut i64) -> Result<ItemObject
         if points.is_empty() {
             return Err(format!("object {id} has a polygon without points"));
         }
-        let kind = if obj.text_of("type") == "bounding_box" {
+        let kind = if obj.text_or_empty("type") == "bounding_box" {
             let xs = points.iter().step_by(2);
             let ys = points.iter().skip(1).step_by(2);
             let (x0, x1) = xs.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
@@ -466,7 +359,7 @@ fn read_item(path: &str, body: &[u8], next_group: &mut i64) -> Result<ItemObject
             OutShape {
                 kind,
                 label: label.to_string(),
-                occluded: obj.text_of("occluded") == "yes",
+                occluded: obj.text_or_empty("occluded") == "yes",
                 z_order: 0,
                 points,
                 group: 0,
@@ -513,8 +406,8 @@ fn read_item(path: &str, body: &[u8], next_group: &mut i64) -> Result<ItemObject
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::meta;
-    use crate::{FrameMeta, OutTag};
+    use crate::OutTag;
+    use crate::testing::{frames, meta};
 
     fn shape(kind: ShapeType, label: &str, points: &[f64], group: i64) -> OutShape {
         OutShape {
@@ -576,20 +469,7 @@ mod tests {
 
     fn export(images: bool) -> Vec<u8> {
         let m = meta(&["car", "person"]);
-        let frames = vec![
-            FrameMeta {
-                abs: 0,
-                name: "dir/a.png".into(),
-                width: 20,
-                height: 10,
-            },
-            FrameMeta {
-                abs: 1,
-                name: "b.jpg".into(),
-                width: 8,
-                height: 6,
-            },
-        ];
+        let frames = frames(&[("dir/a.png", 20, 10), ("b.jpg", 8, 6)]);
         let mut objects = frame_objects;
         let mut img = |k: usize| Ok(vec![0xff, 0xd8, k as u8]);
         let mut zip = ZipOut::new(std::io::Cursor::new(Vec::new()));
@@ -734,16 +614,12 @@ mod tests {
     #[test]
     fn frames_sharing_an_item_get_unique_files() {
         let m = meta(&["car"]);
-        let frames: Vec<FrameMeta> = ["a.png", "a.jpg", "a.jpg.png", "b"]
-            .iter()
-            .enumerate()
-            .map(|(i, n)| FrameMeta {
-                abs: i as i64,
-                name: n.to_string(),
-                width: 4,
-                height: 4,
-            })
-            .collect();
+        let frames = frames(&[
+            ("a.png", 4, 4),
+            ("a.jpg", 4, 4),
+            ("a.jpg.png", 4, 4),
+            ("b", 4, 4),
+        ]);
         let mut objects = |_k: usize| FrameObjects::default();
         let mut calls = Vec::new();
         let mut image = |k: usize| {
@@ -782,13 +658,5 @@ mod tests {
         );
         assert_eq!(calls, [0, 2, 3]);
         assert_eq!(read(&bytes).unwrap().items.len(), 4);
-    }
-
-    #[test]
-    fn xml_element_count_is_limited() {
-        let xml = b"<annotation><a/><b><c/></b></annotation>";
-        assert!(parse_tree(xml, 4).is_ok());
-        let e = parse_tree(xml, 3).unwrap_err();
-        assert!(e.contains("more than 3 elements"), "{e}");
     }
 }

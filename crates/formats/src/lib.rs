@@ -18,6 +18,7 @@ pub mod mot;
 pub mod raster;
 pub mod tfrecord;
 pub mod voc;
+mod xml;
 pub mod yolo;
 
 use serde::Serialize;
@@ -512,5 +513,19 @@ pub(crate) mod testing {
             assignee: None,
             dumped: String::new(),
         }
+    }
+
+    /// Frames of these names and sizes, numbered 0, 1, …
+    pub fn frames(frames: &[(&str, i64, i64)]) -> Vec<FrameMeta> {
+        frames
+            .iter()
+            .enumerate()
+            .map(|(i, &(name, width, height))| FrameMeta {
+                abs: i as i64,
+                name: name.to_string(),
+                width,
+                height,
+            })
+            .collect()
     }
 }

@@ -927,37 +927,8 @@ fn read_with(bytes: &[u8], budget: &mut Budget) -> Result<Dataset, String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::testing::{self, meta};
     use crate::{FrameMeta, FrameObjects, TaskMeta};
-
-    pub(crate) fn task(labels: &[&str]) -> TaskMeta {
-        TaskMeta {
-            id: 1,
-            name: "t".into(),
-            size: 2,
-            mode: "annotation".into(),
-            overlap: 0,
-            bug_tracker: String::new(),
-            created: String::new(),
-            updated: String::new(),
-            start_frame: 0,
-            stop_frame: 1,
-            frame_filter: String::new(),
-            z_order: false,
-            labels: labels
-                .iter()
-                .enumerate()
-                .map(|(i, n)| LabelMeta {
-                    id: i as i64 + 1,
-                    name: n.to_string(),
-                    attributes: vec![],
-                })
-                .collect(),
-            segments: vec![],
-            owner: None,
-            assignee: None,
-            dumped: String::new(),
-        }
-    }
 
     pub(crate) fn shape(kind: ShapeType, label: &str, points: &[f64], group: i64) -> OutShape {
         OutShape {
@@ -1002,26 +973,7 @@ pub(crate) mod tests {
     }
 
     fn frames() -> Vec<FrameMeta> {
-        vec![
-            FrameMeta {
-                abs: 0,
-                name: "dir/a.png".into(),
-                width: 40,
-                height: 30,
-            },
-            FrameMeta {
-                abs: 1,
-                name: "b.jpg".into(),
-                width: 8,
-                height: 8,
-            },
-            FrameMeta {
-                abs: 2,
-                name: "c.jpg".into(),
-                width: 8,
-                height: 8,
-            },
-        ]
+        testing::frames(&[("dir/a.png", 40, 30), ("b.jpg", 8, 8), ("c.jpg", 8, 8)])
     }
 
     fn objects() -> Vec<FrameObjects> {
@@ -1088,7 +1040,7 @@ pub(crate) mod tests {
             assert_eq!(voc_index(voc_color(i)), i);
         }
         let map =
-            LabelMap::for_masks(&task(&["person", "Car", "car", "zebra", "background"]).labels);
+            LabelMap::for_masks(&meta(&["person", "Car", "car", "zebra", "background"]).labels);
         let names: Vec<&str> = map.entries.iter().map(|e| e.0.as_str()).collect();
         assert_eq!(names, ["background", "Car", "car", "person", "zebra"]);
         assert_eq!(map.entries[0].1, [0, 0, 0]);
@@ -1097,10 +1049,10 @@ pub(crate) mod tests {
         let colors: HashSet<[u8; 3]> = map.entries.iter().map(|e| e.1).collect();
         assert_eq!(colors.len(), 5);
         // the same names give the same colours whatever the other labels are
-        let other = LabelMap::for_masks(&task(&["zebra"]).labels);
+        let other = LabelMap::for_masks(&meta(&["zebra"]).labels);
         assert_eq!(other.entries[1], map.entries[4]);
         assert_eq!(
-            LabelMap::for_voc(&task(&["car", "background", "dog"]).labels).to_text(),
+            LabelMap::for_voc(&meta(&["car", "background", "dog"]).labels).to_text(),
             "# label:color_rgb:parts:actions\nbackground:0,0,0::\ncar:128,0,0::\ndog:0,128,0::\n"
         );
     }
@@ -1201,7 +1153,7 @@ pub(crate) mod tests {
 
     #[test]
     fn export_layout_and_stable_round_trip() {
-        let meta = task(&["car", "person", "Zebra"]);
+        let meta = meta(&["car", "person", "Zebra"]);
         let frames = frames();
         let zip = export(write, &meta, &frames, &objects());
         let files = entries(&zip);
@@ -1389,7 +1341,7 @@ pub(crate) mod tests {
 
     #[test]
     fn label_map_names_stay_on_their_line() {
-        let map = LabelMap::for_masks(&task(&["a:b", "c\nd", "e\r\nf"]).labels);
+        let map = LabelMap::for_masks(&meta(&["a:b", "c\nd", "e\r\nf"]).labels);
         let text = map.to_text();
         assert_eq!(text.lines().count(), 5, "{text}");
         assert!(text.contains("\na_b:") && text.contains("\nc d:") && text.contains("\ne  f:"));
@@ -1435,7 +1387,7 @@ pub(crate) mod tests {
 
     #[test]
     fn painting_top_down_gives_the_same_masks_and_costs_the_pixels() {
-        let map = LabelMap::for_masks(&task(&["car"]).labels);
+        let map = LabelMap::for_masks(&meta(&["car"]).labels);
         let mut rng = Rng(0x1234_5678_9abc_def1);
         for _ in 0..200 {
             let (w, h) = (1 + rng.next(30) as u32, 1 + rng.next(30) as u32);

@@ -811,47 +811,11 @@ pub fn decode_example(bytes: &[u8]) -> Result<HashMap<String, Feature>, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{FrameMeta, LabelMeta, OutTag, TaskMeta};
-
-    fn meta() -> TaskMeta {
-        let label = |id, name: &str| LabelMeta {
-            id,
-            name: name.into(),
-            attributes: vec![],
-        };
-        TaskMeta {
-            id: 1,
-            name: "t".into(),
-            size: 3,
-            mode: "annotation".into(),
-            overlap: 0,
-            bug_tracker: String::new(),
-            created: String::new(),
-            updated: String::new(),
-            start_frame: 0,
-            stop_frame: 2,
-            frame_filter: String::new(),
-            z_order: false,
-            labels: vec![label(1, "car"), label(2, "person"), label(3, "Straße")],
-            segments: vec![],
-            owner: None,
-            assignee: None,
-            dumped: String::new(),
-        }
-    }
+    use crate::testing::{self, meta};
+    use crate::{FrameMeta, OutTag};
 
     fn frames() -> Vec<FrameMeta> {
-        let f = |abs, name: &str, width, height| FrameMeta {
-            abs,
-            name: name.into(),
-            width,
-            height,
-        };
-        vec![
-            f(0, "dir/a.png", 200, 100),
-            f(1, "b", 640, 480),
-            f(2, "c.jpg", 50, 50),
-        ]
+        testing::frames(&[("dir/a.png", 200, 100), ("b", 640, 480), ("c.jpg", 50, 50)])
     }
 
     fn rect(label: &str, p: [f64; 4], group: i64) -> OutShape {
@@ -900,7 +864,7 @@ mod tests {
     }
 
     fn export(with_images: bool) -> Vec<u8> {
-        let meta = meta();
+        let meta = meta(&["car", "person", "Straße"]);
         let frames = frames();
         let mut objs = objects;
         let mut img = |k: usize| Ok(vec![0xff, 0xd8, k as u8]);

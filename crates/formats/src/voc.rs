@@ -46,11 +46,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Seek, Write};
 
 use ferrocat_wire::annotations::ShapeType;
-use quick_xml::Reader;
-use quick_xml::events::Event;
 
 use crate::archive::ZipOut;
 use crate::mask::{self, LabelMap};
+use crate::xml::{MAX_ELEMENTS, Node, parse_tree};
 use crate::{
     Budget, Dataset, Export, FrameObjects, ItemObjects, ItemRef, OutShape, OutTag, xml_escape,
 };
@@ -253,114 +252,6 @@ pub fn write<W: Write + Seek>(zip: &mut ZipOut<W>, e: Export<'_>) -> io::Result<
     Ok(())
 }
 
-/// An XML element: name, text content, children.
-#[derive(Debug, Default)]
-struct Node {
-    name: String,
-    text: String,
-    children: Vec<Node>,
-}
-
-impl Node {
-    fn child(&self, name: &str) -> Option<&Node> {
-        self.children.iter().find(|c| c.name == name)
-    }
-
-    fn text_of(&self, name: &str) -> Option<&str> {
-        self.child(name).map(|c| c.text.trim())
-    }
-}
-
-/// Most XML elements one annotation file may have.
-const MAX_ELEMENTS: usize = 2_000_000;
-
-/// Parses a small XML document into a tree. Entities other than the five predefined ones
-/// and character references are refused, nesting is limited, and so is the number of
-/// elements (at most `max_elements`).
-fn parse_tree(bytes: &[u8], max_elements: usize) -> Result<Node, String> {
-    let mut reader = Reader::from_reader(bytes);
-    let mut buf = Vec::new();
-    let mut stack: Vec<Node> = vec![Node::default()];
-    let mut elements = 0usize;
-    loop {
-        let ev = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| format!("malformed XML at byte {}: {e}", reader.buffer_position()))?;
-        if matches!(ev, Event::Start(_) | Event::Empty(_)) {
-            elements += 1;
-            if elements > max_elements {
-                return Err(format!("the XML has more than {max_elements} elements"));
-            }
-        }
-        match ev {
-            Event::Start(e) => {
-                if stack.len() > 64 {
-                    return Err("the XML is nested too deeply".into());
-                }
-                stack.push(Node {
-                    name: e.name().as_ref().to_string(),
-                    ..Node::default()
-                });
-            }
-            Event::Empty(e) => {
-                let n = Node {
-                    name: e.name().as_ref().to_string(),
-                    ..Node::default()
-                };
-                if let Some(top) = stack.last_mut() {
-                    top.children.push(n);
-                }
-            }
-            Event::End(_) => {
-                if stack.len() < 2 {
-                    return Err("malformed XML: unexpected closing tag".into());
-                }
-                let n = stack.pop().unwrap_or_default();
-                if let Some(top) = stack.last_mut() {
-                    top.children.push(n);
-                }
-            }
-            Event::Text(t) => {
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&t.xml10_content());
-                }
-            }
-            Event::CData(t) => {
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&t);
-                }
-            }
-            Event::GeneralRef(r) => {
-                let c = match r.resolve_char_ref() {
-                    Ok(Some(c)) => c,
-                    _ => match &*r {
-                        "lt" => '<',
-                        "gt" => '>',
-                        "amp" => '&',
-                        "apos" => '\'',
-                        "quot" => '"',
-                        other => return Err(format!("the entity &{other}; is not allowed")),
-                    },
-                };
-                if let Some(top) = stack.last_mut() {
-                    top.text.push(c);
-                }
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-        buf.clear();
-    }
-    if stack.len() != 1 {
-        return Err("malformed XML: unclosed elements".into());
-    }
-    let root = stack.pop().unwrap_or_default();
-    root.children
-        .into_iter()
-        .next()
-        .ok_or_else(|| "the file has no XML element".into())
-}
-
 fn coord(n: &Node, name: &str) -> Result<f64, String> {
     let t = n
         .text_of(name)
@@ -415,7 +306,7 @@ fn parse_annotation(
         track_id: None,
     };
     let mut out = Vec::new();
-    for obj in root.children.iter().filter(|c| c.name == "object") {
+    for obj in root.children("object") {
         let name = obj
             .text_of("name")
             .filter(|n| !n.is_empty())
@@ -432,13 +323,13 @@ fn parse_annotation(
                 .push(("pose".into(), pose.text.trim().to_string()));
         }
         if let Some(attrs) = obj.child("attributes") {
-            for a in attrs.children.iter().filter(|c| c.name == "attribute") {
+            for a in attrs.children("attribute") {
                 let n = a.text_of("name").ok_or("an <attribute> has no <name>")?;
                 let v = a.child("value").map_or("", |v| v.text.as_str());
                 s.attributes.push((n.to_string(), v.to_string()));
             }
         }
-        let parts: Vec<&Node> = obj.children.iter().filter(|c| c.name == "part").collect();
+        let parts: Vec<&Node> = obj.children("part").collect();
         if !parts.is_empty() {
             *next_group += 1;
             s.group = *next_group;
@@ -587,19 +478,15 @@ fn read_with(bytes: &[u8], budget: &mut Budget) -> Result<Dataset, String> {
 mod tests {
     use super::*;
     use crate::FrameMeta;
-    use crate::mask::tests::{export, shape, task};
+    use crate::mask::tests::{export, shape};
+    use crate::testing::{self, meta};
 
     fn frames() -> Vec<FrameMeta> {
-        ["dir/img_1.png", "b c.jpg", "dir/img_1.jpg"]
-            .iter()
-            .enumerate()
-            .map(|(i, n)| FrameMeta {
-                abs: i as i64,
-                name: n.to_string(),
-                width: 20,
-                height: 10,
-            })
-            .collect()
+        testing::frames(&[
+            ("dir/img_1.png", 20, 10),
+            ("b c.jpg", 20, 10),
+            ("dir/img_1.jpg", 20, 10),
+        ])
     }
 
     fn objects() -> Vec<FrameObjects> {
@@ -642,7 +529,7 @@ mod tests {
 
     #[test]
     fn layout() {
-        let meta = task(&["car", "person"]);
+        let meta = meta(&["car", "person"]);
         let zip = export(write, &meta, &frames(), &objects());
         let files: BTreeMap<String, Vec<u8>> = crate::archive::read_entries(&zip, |_| true)
             .unwrap()
@@ -730,7 +617,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let meta = task(&["car", "person"]);
+        let meta = meta(&["car", "person"]);
         let zip = export(write, &meta, &frames(), &objects());
         let got = read(&zip).unwrap();
         assert_eq!(got.items.len(), 2);
@@ -770,7 +657,7 @@ mod tests {
 
     #[test]
     fn dataset_exports_add_images() {
-        let meta = task(&["car"]);
+        let meta = meta(&["car"]);
         let frames = frames();
         let objects = objects();
         for write_fn in [write as crate::mask::tests::WriteFn, crate::mask::write] {
@@ -854,12 +741,7 @@ mod tests {
     }
 
     #[test]
-    fn xml_element_count_is_limited() {
-        let xml = b"<annotation><a/><b><c/></b></annotation>";
-        assert!(parse_tree(xml, 4).is_ok());
-        let e = parse_tree(xml, 3).unwrap_err();
-        assert!(e.contains("more than 3 elements"), "{e}");
-        // and boxes count against the import's budget
+    fn boxes_count_against_the_budget() {
         let one = b"<annotation><object><name>a</name><bndbox><xmin>1</xmin><ymin>0</ymin><xmax>2</xmax><ymax>1</ymax></bndbox></object></annotation>";
         let zip = zip_of(&[("Annotations/a.xml", one), ("Annotations/b.xml", one)]);
         assert!(read_with(&zip, &mut Budget::new(2, 100)).is_ok());
@@ -869,7 +751,7 @@ mod tests {
 
     #[test]
     fn label_names_make_no_paths() {
-        let meta = task(&["a/b", "..", "c\\d", "a\\b", "x:y\nz"]);
+        let meta = meta(&["a/b", "..", "c\\d", "a\\b", "x:y\nz"]);
         let frames = &frames()[..1];
         let tagged = vec![FrameObjects {
             shapes: vec![],
