@@ -199,10 +199,14 @@ test('edit, delete, job status, conflict and unsaved changes', async (t) => {
 
     // unsaved changes: leaving asks first
     await page.getByTestId('add-tag').click();
-    let asked = '';
-    page.once('dialog', (d) => { asked = d.message(); d.dismiss(); });
+    // the question comes with the hashchange after the click: wait for it
+    const question = new Promise((res) => page.once('dialog', async (d) => {
+      const m = d.message();
+      await d.dismiss();
+      res(m);
+    }));
     await page.getByTestId('back-to-task').click();
-    assert.match(asked, /unsaved/i);
+    assert.match(await question, /unsaved/i);
     assert.match(page.url(), /#\/jobs\//);
 
     // the shortcuts help
