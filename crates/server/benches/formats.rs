@@ -45,8 +45,24 @@ async fn with_peak<T>(pid: u32, f: impl std::future::Future<Output = T>) -> (T, 
     (out, grown as f64 / 1024.0)
 }
 
-/// Requests an export and polls until it is downloaded; the file's size.
-async fn export(api: &Api, task: i64, format: &str) -> usize {
+/// The id of the task created last.
+async fn newest_task(api: &Api) -> i64 {
+    let r: Value = api
+        .req(
+            reqwest::Method::GET,
+            "/api/v1/tasks?page_size=1&ordering=-id",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["results"][0]["id"].as_i64().unwrap()
+}
+
+/// Requests an export and polls until it is downloaded; the file.
+async fn export(api: &Api, task: i64, format: &str) -> Vec<u8> {
     let url = format!(
         "/api/v1/tasks/{task}/annotations?format={}",
         format.replace(' ', "%20")
@@ -65,7 +81,7 @@ async fn export(api: &Api, task: i64, format: &str) -> usize {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    r.bytes().await.unwrap().len()
+    r.bytes().await.unwrap().to_vec()
 }
 
 /// Uploads `file` as an import and polls until it is done.
@@ -118,20 +134,7 @@ async fn run(
     let pid = server.child.id();
     let api = Api::new(&server.base).await;
     let (labels, _) = api.task(frames, 0).await;
-    let task = {
-        let r: Value = api
-            .req(
-                reqwest::Method::GET,
-                "/api/v1/tasks?page_size=1&ordering=-id",
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["results"][0]["id"].as_i64().unwrap()
-    };
+    let task = newest_task(&api).await;
     let doc = document(shapes, frames as i64, &labels, 7);
     let r = api
         .req(
@@ -154,10 +157,10 @@ async fn run(
             // a new name makes the export stale, so each repetition makes the file anew
             rename(&api, task, &format!("bench {format} {rep}")).await;
             let t = Instant::now();
-            let (n, grown) = with_peak(pid, export(&api, task, format)).await;
+            let (file, grown) = with_peak(pid, export(&api, task, format)).await;
             times.push(t.elapsed());
             peak = peak.max(grown);
-            size = n;
+            size = file.len();
         }
         let key = if format == "COCO 1.0" {
             "coco"
@@ -174,41 +177,11 @@ async fn run(
         figures[format!("export_{key}_rss_mb")] = json!(peak);
     }
     // the CVAT file to import: one more export, downloaded whole
-    let cvat_zip = {
-        rename(&api, task, "bench import source").await;
-        let url = "CVAT%20for%20images%201.1";
-        let path = format!("/api/v1/tasks/{task}/annotations?format={url}");
-        loop {
-            let r = api.req(reqwest::Method::GET, &path).send().await.unwrap();
-            if r.status() == 201 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        api.req(reqwest::Method::GET, &format!("{path}&action=download"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
-            .to_vec()
-    };
+    rename(&api, task, "bench import source").await;
+    let cvat_zip = export(&api, task, "CVAT for images 1.1").await;
+
     let (_, _) = api.task(frames, 0).await;
-    let target = {
-        let r: Value = api
-            .req(
-                reqwest::Method::GET,
-                "/api/v1/tasks?page_size=1&ordering=-id",
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["results"][0]["id"].as_i64().unwrap()
-    };
+    let target = newest_task(&api).await;
     let mut times = Vec::new();
     let mut peak: f64 = 0.0;
     for _ in 0..reps {

@@ -10,15 +10,17 @@
 //! 3. Chunk serving: 16 concurrent clients fetching one cached 36-frame compressed chunk;
 //!    requests per second, p50 and p99.
 
+mod common;
+
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{PASSWORD, rss_peak_kb, start_server};
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ferrocat");
 const QUALITY: u8 = 70;
 
 fn photo(w: u32, h: u32, seed: u32) -> Vec<u8> {
@@ -44,53 +46,10 @@ fn photo(w: u32, h: u32, seed: u32) -> Vec<u8> {
     out.into_inner()
 }
 
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(BIN)
-        .current_dir(dir.path())
-        .env("FERROCAT_LISTEN", format!("127.0.0.1:{port}"))
-        .env("FERROCAT_ADMIN_PASSWORD", "bench-Pass-1")
-        .env("FERROCAT_AUTH_RATE_LIMIT", "0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let until = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < until, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Server {
-        child,
-        base,
-        _dir: dir,
-    }
-}
-
 async fn login(c: &reqwest::Client, base: &str) -> String {
     let r: serde_json::Value = c
         .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": "admin", "password": "bench-Pass-1"}))
+        .json(&serde_json::json!({"username": "admin", "password": PASSWORD}))
         .send()
         .await
         .unwrap()
@@ -131,21 +90,6 @@ async fn wait_finished(c: &reqwest::Client, base: &str, token: &str, id: i64) ->
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn rss_peak_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .unwrap_or("0")
-                    .parse()
-                    .unwrap_or(0)
-            })
-        })
-        .unwrap_or(0)
 }
 
 fn turbo_limit(files: &[PathBuf], out: &Path) -> Option<Duration> {
@@ -206,7 +150,7 @@ async fn main() {
         })
         .collect();
     let megapixels = n_images as f64 * 1920.0 * 1080.0 / 1e6;
-    let server = start_server();
+    let server = start_server(None);
     let token = login(&c, &server.base).await;
     let id = new_task(&c, &server.base, &token).await;
     let mut form = reqwest::multipart::Form::new().text("image_quality", QUALITY.to_string());
@@ -307,7 +251,7 @@ async fn main() {
     drop(server);
 
     // 2. peak RSS while ingesting a 1 GB upload
-    let server = start_server();
+    let server = start_server(None);
     let token = login(&c, &server.base).await;
     let id = new_task(&c, &server.base, &token).await;
     let size: usize = if quick { 256 << 20 } else { 1 << 30 };
