@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 
-use ferrocat_formats::cvat_import::{self, Imported};
 use ferrocat_formats::{Dataset, Importer, ItemRef, Lookup};
 use ferrocat_store::queue::QueueItem;
 use ferrocat_wire::annotations::{AttributeValue, LabeledData, Shape, Tag, Track, TrackedShape};
@@ -162,13 +161,6 @@ async fn import(core: &Core, p: &Value, file: &str) -> std::result::Result<(), S
         _ => (id, None),
     };
     let doc = match which {
-        Importer::Cvat => {
-            let parsed = core
-                .blocking(move || cvat_import::read(&bytes))
-                .await
-                .map_err(|e| e.to_string())??;
-            convert(core, task_id, parsed).await?
-        }
         Importer::Yolo => {
             let parsed = core
                 .blocking(move || ferrocat_formats::yolo::read(std::io::Cursor::new(bytes)))
@@ -294,94 +286,6 @@ impl TaskLabels {
     }
 }
 
-/// Maps the file's labels, attributes (by name) and frames (absolute numbers, §10.4) to
-/// the task.
-async fn convert(
-    core: &Core,
-    task_id: i64,
-    f: Imported,
-) -> std::result::Result<LabeledData, String> {
-    let data_id = task_data_id(core, task_id).await?;
-    let data = core
-        .db()
-        .data(data_id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("The task has no data to annotate")?;
-    let step = i64::from(crate::processing::parse_step(&data.frame_filter).unwrap_or(1));
-    let frame = |abs: i64| -> std::result::Result<i64, String> {
-        let rel = abs.checked_sub(data.start_frame).unwrap_or(-1);
-        if rel < 0 || rel % step != 0 || rel / step >= data.size {
-            return Err(format!("Unknown frame {abs}"));
-        }
-        Ok(rel / step)
-    };
-    let labels = TaskLabels::load(core, task_id).await?;
-    let mut doc = LabeledData::default();
-    for s in f.shapes {
-        let (label_id, specs) = labels.label(&s.label)?;
-        doc.shapes.push(Shape {
-            kind: s.kind,
-            occluded: s.occluded,
-            z_order: s.z_order,
-            points: s.points,
-            id: None,
-            frame: frame(s.frame)?,
-            label_id,
-            group: Some(s.group.max(0)),
-            attributes: TaskLabels::values(specs, &s.attributes, None),
-        });
-    }
-    for t in f.tags {
-        let (label_id, specs) = labels.label(&t.label)?;
-        doc.tags.push(Tag {
-            id: None,
-            frame: frame(t.frame)?,
-            label_id,
-            group: Some(t.group.max(0)),
-            attributes: TaskLabels::values(specs, &t.attributes, None),
-        });
-    }
-    for t in f.tracks {
-        let (label_id, specs) = labels.label(&t.label)?;
-        let mut keys = t.shapes;
-        keys.sort_by_key(|k| k.frame);
-        keys.dedup_by_key(|k| k.frame);
-        let Some(last) = keys.last() else { continue };
-        // immutable values go to the track, taken from the last keyframe (as CVAT)
-        let attributes = TaskLabels::values(specs, &last.attributes, Some(false));
-        let mut shapes = Vec::with_capacity(keys.len());
-        for k in &keys {
-            // an outside keyframe past the task's end only says the object left
-            if k.outside && frame(k.frame).is_err() {
-                continue;
-            }
-            shapes.push(TrackedShape {
-                kind: k.kind,
-                occluded: k.occluded,
-                z_order: k.z_order,
-                points: k.points.clone(),
-                id: None,
-                frame: frame(k.frame)?,
-                outside: k.outside,
-                attributes: TaskLabels::values(specs, &k.attributes, Some(true)),
-            });
-        }
-        if shapes.is_empty() {
-            continue;
-        }
-        doc.tracks.push(Track {
-            id: None,
-            frame: shapes[0].frame,
-            label_id,
-            group: Some(t.group.max(0)),
-            shapes,
-            attributes,
-        });
-    }
-    Ok(doc)
-}
-
 /// Task frames by item name (§10.4), built once per import: the frame whose name
 /// without extension is the item, else the one whose base name is the item's base name
 /// (the first such frame in both cases), else the item as a frame number.
@@ -472,10 +376,24 @@ async fn convert_dataset(
     task_id: i64,
     f: Dataset,
 ) -> std::result::Result<LabeledData, String> {
-    let frames = task_frames(core, task_id).await?;
+    let data_id = task_data_id(core, task_id).await?;
+    let data = core
+        .db()
+        .data(data_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("The task has no data to annotate")?;
+    let step = i64::from(crate::processing::parse_step(&data.frame_filter).unwrap_or(1));
+    let frames = core.db().frames(data_id).await.map_err(|e| e.to_string())?;
     let index = FrameIndex::new(&frames);
     let frame = |r: &ItemRef| -> std::result::Result<i64, String> {
         match r {
+            // k = (abs - start_frame) / step, an integer in 0..size (§10.4)
+            ItemRef::Abs(abs) => abs
+                .checked_sub(data.start_frame)
+                .filter(|rel| *rel >= 0 && rel % step == 0 && rel / step < data.size)
+                .map(|rel| rel / step)
+                .ok_or_else(|| format!("Unknown frame {abs}")),
             ItemRef::Name(item) => index
                 .find(item)
                 .map(|k| frames[k].frame)

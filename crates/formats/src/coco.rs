@@ -802,20 +802,7 @@ fn read_json(
 mod tests {
     use super::*;
     use crate::OutTag;
-    use crate::testing::{frames, meta};
-
-    fn shape(kind: ShapeType, label: &str, points: &[f64], group: i64) -> OutShape {
-        OutShape {
-            kind,
-            label: label.into(),
-            occluded: false,
-            z_order: 0,
-            points: points.to_vec(),
-            group,
-            attributes: vec![],
-            track_id: None,
-        }
-    }
+    use crate::testing::{frames, meta, shape};
 
     fn export(
         labels: &[&str],

@@ -10,6 +10,8 @@
 use std::io::Read;
 
 use ferrocat_wire::annotations::ShapeType;
+
+use crate::{Dataset, FrameObjects, ImportTrack, ItemObjects, ItemRef, OutShape, OutTag};
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
@@ -53,6 +55,62 @@ pub struct Imported {
     pub shapes: Vec<InShape>,
     pub tags: Vec<InTag>,
     pub tracks: Vec<InTrack>,
+}
+
+impl Imported {
+    /// The file's objects in the model every importer gives (frames as
+    /// [`ItemRef::Abs`]): each shape and tag an item of its own, in file order, and
+    /// the tracks with their keyframes.
+    pub fn into_dataset(self) -> Dataset {
+        let out_shape = |s: InShape| OutShape {
+            kind: s.kind,
+            label: s.label,
+            occluded: s.occluded,
+            z_order: s.z_order,
+            points: s.points,
+            group: s.group,
+            attributes: s.attributes,
+            track_id: None,
+        };
+        let mut items = Vec::with_capacity(self.shapes.len() + self.tags.len());
+        for s in self.shapes {
+            items.push(ItemObjects {
+                item: ItemRef::Abs(s.frame),
+                objects: FrameObjects {
+                    shapes: vec![out_shape(s)],
+                    tags: vec![],
+                },
+            });
+        }
+        for t in self.tags {
+            items.push(ItemObjects {
+                item: ItemRef::Abs(t.frame),
+                objects: FrameObjects {
+                    shapes: vec![],
+                    tags: vec![OutTag {
+                        label: t.label,
+                        group: t.group,
+                        attributes: t.attributes,
+                    }],
+                },
+            });
+        }
+        let tracks = self
+            .tracks
+            .into_iter()
+            .map(|t| ImportTrack {
+                label: t.label,
+                group: t.group,
+                shapes: t
+                    .shapes
+                    .into_iter()
+                    .map(|k| (ItemRef::Abs(k.frame), k.outside, k))
+                    .map(|(item, outside, k)| (item, out_shape(k), outside))
+                    .collect(),
+            })
+            .collect();
+        Dataset { items, tracks }
+    }
 }
 
 /// Reads an uploaded file: a zip (by its magic bytes) or XML.

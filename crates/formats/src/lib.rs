@@ -101,20 +101,33 @@ pub enum Importer {
 }
 
 pub fn importer(name: &str) -> Lookup<Importer> {
-    match IMPORTERS.iter().find(|f| f.name == name) {
+    use Importer::*;
+    lookup(
+        &IMPORTERS,
+        name,
+        &[
+            ("COCO 1.0", Coco),
+            ("CVAT 1.1", Cvat),
+            ("LabelMe 3.0", LabelMe),
+            ("Segmentation mask 1.1", Mask),
+            ("MOT 1.1", Mot),
+            ("PASCAL VOC 1.1", Voc),
+            ("TFRecord 1.0", TfRecord),
+            ("YOLO 1.1", Yolo),
+        ],
+    )
+}
+
+/// What `name` means in `list`: unknown, listed but disabled, or the implementation
+/// `known` pairs with it.
+fn lookup<T: Copy>(list: &[FormatInfo], name: &str, known: &[(&str, T)]) -> Lookup<T> {
+    match list.iter().find(|f| f.name == name) {
         None => Lookup::Unknown,
         Some(f) if !f.enabled => Lookup::Disabled,
-        Some(f) => match f.name {
-            "COCO 1.0" => Lookup::Ready(Importer::Coco),
-            "CVAT 1.1" => Lookup::Ready(Importer::Cvat),
-            "LabelMe 3.0" => Lookup::Ready(Importer::LabelMe),
-            "Segmentation mask 1.1" => Lookup::Ready(Importer::Mask),
-            "MOT 1.1" => Lookup::Ready(Importer::Mot),
-            "PASCAL VOC 1.1" => Lookup::Ready(Importer::Voc),
-            "TFRecord 1.0" => Lookup::Ready(Importer::TfRecord),
-            "YOLO 1.1" => Lookup::Ready(Importer::Yolo),
-            _ => Lookup::Disabled,
-        },
+        Some(f) => known
+            .iter()
+            .find(|(n, _)| *n == f.name)
+            .map_or(Lookup::Disabled, |(_, t)| Lookup::Ready(*t)),
     }
 }
 
@@ -140,8 +153,8 @@ pub fn write<W: std::io::Write + std::io::Seek>(
     }
 }
 
-/// Reads an item-based import (every importer but CVAT 1.1 and YOLO, whose readers
-/// give frame numbers and normalised boxes).
+/// Reads an import into the common model (every importer but YOLO, whose boxes are
+/// normalised to image sizes the file does not hold).
 pub fn read(importer: Importer, bytes: &[u8]) -> Result<Dataset, String> {
     match importer {
         Importer::Coco => coco::read(bytes),
@@ -150,7 +163,8 @@ pub fn read(importer: Importer, bytes: &[u8]) -> Result<Dataset, String> {
         Importer::Mot => mot::read(bytes),
         Importer::Voc => voc::read(bytes),
         Importer::TfRecord => tfrecord::read(bytes),
-        Importer::Cvat | Importer::Yolo => Err("this importer has a reader of its own".to_string()),
+        Importer::Cvat => cvat_import::read(bytes).map(cvat_import::Imported::into_dataset),
+        Importer::Yolo => Err("YOLO files are read with yolo::read".to_string()),
     }
 }
 
@@ -163,23 +177,23 @@ pub enum Lookup<T> {
 }
 
 pub fn exporter(name: &str) -> Lookup<Exporter> {
-    match EXPORTERS.iter().find(|f| f.name == name) {
-        None => Lookup::Unknown,
-        Some(f) if !f.enabled => Lookup::Disabled,
-        Some(f) => match f.name {
-            "COCO 1.0" => Lookup::Ready(Exporter::Coco),
-            "CVAT for images 1.1" => Lookup::Ready(Exporter::CvatImages),
-            "CVAT for video 1.1" => Lookup::Ready(Exporter::CvatVideo),
-            "Datumaro 1.0" => Lookup::Ready(Exporter::Datumaro),
-            "LabelMe 3.0" => Lookup::Ready(Exporter::LabelMe),
-            "Segmentation mask 1.1" => Lookup::Ready(Exporter::Mask),
-            "MOT 1.1" => Lookup::Ready(Exporter::Mot),
-            "PASCAL VOC 1.1" => Lookup::Ready(Exporter::Voc),
-            "TFRecord 1.0" => Lookup::Ready(Exporter::TfRecord),
-            "YOLO 1.1" => Lookup::Ready(Exporter::Yolo),
-            _ => Lookup::Disabled,
-        },
-    }
+    use Exporter::*;
+    lookup(
+        &EXPORTERS,
+        name,
+        &[
+            ("COCO 1.0", Coco),
+            ("CVAT for images 1.1", CvatImages),
+            ("CVAT for video 1.1", CvatVideo),
+            ("Datumaro 1.0", Datumaro),
+            ("LabelMe 3.0", LabelMe),
+            ("Segmentation mask 1.1", Mask),
+            ("MOT 1.1", Mot),
+            ("PASCAL VOC 1.1", Voc),
+            ("TFRecord 1.0", TfRecord),
+            ("YOLO 1.1", Yolo),
+        ],
+    )
 }
 
 /// An attribute spec of a label.
@@ -386,6 +400,9 @@ pub enum ItemRef {
     Name(String),
     /// A 0-based task frame, as formats that number frames themselves give it (MOT).
     Frame(i64),
+    /// An absolute (source) frame number, `start_frame + k * step` (§10.4), as CVAT
+    /// XML gives it.
+    Abs(i64),
 }
 
 /// The objects an importer found for one item.
@@ -483,6 +500,25 @@ pub struct Dataset {
 #[cfg(test)]
 pub(crate) mod testing {
     use super::*;
+
+    /// A plain shape: not occluded, z 0, no attributes, not of a track.
+    pub fn shape(
+        kind: ferrocat_wire::annotations::ShapeType,
+        label: &str,
+        points: &[f64],
+        group: i64,
+    ) -> OutShape {
+        OutShape {
+            kind,
+            label: label.into(),
+            occluded: false,
+            z_order: 0,
+            points: points.to_vec(),
+            group,
+            attributes: vec![],
+            track_id: None,
+        }
+    }
 
     /// A task with these labels (ids 1, 2, …, no attributes) and one segment.
     pub fn meta(labels: &[&str]) -> TaskMeta {

@@ -927,21 +927,8 @@ fn read_with(bytes: &[u8], budget: &mut Budget) -> Result<Dataset, String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::testing::{self, meta};
+    use crate::testing::{self, meta, shape};
     use crate::{FrameMeta, FrameObjects, TaskMeta};
-
-    pub(crate) fn shape(kind: ShapeType, label: &str, points: &[f64], group: i64) -> OutShape {
-        OutShape {
-            kind,
-            label: label.into(),
-            occluded: false,
-            z_order: 0,
-            points: points.to_vec(),
-            group,
-            attributes: vec![],
-            track_id: None,
-        }
-    }
 
     pub(crate) type WriteFn = fn(&mut ZipOut<io::Cursor<Vec<u8>>>, Export<'_>) -> io::Result<()>;
 

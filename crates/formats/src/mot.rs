@@ -252,14 +252,12 @@ fn read_gt(
             .push((ItemRef::Frame(frame_id - 1), shape, false));
     }
     for mut t in tracks {
-        t.shapes.sort_by_key(|(item, _, _)| match item {
-            ItemRef::Frame(f) => *f,
-            ItemRef::Name(_) => 0,
-        });
+        // this reader makes only `ItemRef::Frame`s
         let frame = |item: &ItemRef| match item {
             ItemRef::Frame(f) => *f,
-            ItemRef::Name(_) => 0,
+            _ => 0,
         };
+        t.shapes.sort_by_key(|(item, _, _)| frame(item));
         let mut shapes = Vec::with_capacity(t.shapes.len() + 1);
         let mut boxes = t.shapes.into_iter().peekable();
         while let Some((item, shape, _)) = boxes.next() {

@@ -478,7 +478,8 @@ fn read_with(bytes: &[u8], budget: &mut Budget) -> Result<Dataset, String> {
 mod tests {
     use super::*;
     use crate::FrameMeta;
-    use crate::mask::tests::{export, shape};
+    use crate::mask::tests::export;
+    use crate::testing::shape;
     use crate::testing::{self, meta};
 
     fn frames() -> Vec<FrameMeta> {
