@@ -254,9 +254,9 @@ fn write_export(
             {
                 let mut w = std::io::BufWriter::new(zip.file("annotations.xml").map_err(e)?);
                 if exporter == Exporter::CvatImages {
-                    let per_frame = per_frame_objects(doc, labels, meta.size, &ranges);
+                    let mut per_frame = per_frame_objects(doc, labels, meta.size, &ranges);
                     ferrocat_formats::cvat_images::write_xml(&mut w, meta, frames, |k| {
-                        per_frame.get(&(k as i64)).cloned().unwrap_or_default()
+                        per_frame.remove(&(k as i64)).unwrap_or_default()
                     })
                     .map_err(e)?;
                 } else {
