@@ -2,9 +2,9 @@
 //!
 //! The pipeline: gather the sources into the data folder (`raw/`: uploads are already
 //! there, share files are copied), unpack one archive if that is the source, order the
-//! image files by name, select frames (`start_frame`, `stop_frame`, `step`), then chunk by
-//! chunk decode and re-encode the frames on all cores and write the compressed and
-//! original zip chunks, then the preview. Only when everything is written does one
+//! image files by name, select frames (`start_frame`, `stop_frame`, `step`), then decode
+//! and re-encode the frames (and make the preview) on all cores while one thread writes
+//! each compressed and original zip chunk as soon as its frames are done. Only when everything is written does one
 //! transaction make the frames, segments and jobs visible; on failure the data record
 //! and its folder are removed and the queue item says why.
 //!
@@ -13,7 +13,7 @@
 //! without touching chunk writing or serving.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -369,72 +369,115 @@ fn build(
         .map(|n| n.get())
         .unwrap_or(2);
     let total = selected.len();
+    let chunk_len = chunk_size as usize;
+    // One pool over all frames, no pause between chunks: workers take frames in order
+    // (item 0 is the preview, from the first source frame, not the first selected one)
+    // and this thread writes each chunk as soon as its frames are in, while the workers
+    // go on. Frames are taken in order, so at most one chunk and a frame per worker wait
+    // here in memory.
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Compressed, String>)>();
+    let preview_path = dir.join("preview.jpeg");
     let mut out_frames = Vec::with_capacity(total);
-    for (ci, group) in selected.chunks(chunk_size as usize).enumerate() {
-        let next = AtomicUsize::new(0);
-        let mut results: Vec<Option<Result<Compressed, String>>> =
-            (0..group.len()).map(|_| None).collect();
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..workers.min(group.len()))
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut mine = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            if i >= group.len() {
-                                break mine;
-                            }
-                            let (name, path) = group[i];
-                            let r = read(path).and_then(|bytes| {
-                                compress_frame(&bytes, quality)
-                                    .map(|(dims, jpeg)| (dims.width, dims.height, jpeg, bytes))
-                                    .map_err(|e| format!("{name}: {e}"))
-                            });
-                            mine.push((i, r));
+    std::thread::scope(|s| -> Result<(), String> {
+        for _ in 0..workers.min(total + 1) {
+            let done_tx = done_tx.clone();
+            let (next, failed, selected, frames, preview_path) =
+                (&next, &failed, &selected, &frames, &preview_path);
+            s.spawn(move || {
+                while !failed.load(Ordering::Relaxed) {
+                    let item = next.fetch_add(1, Ordering::Relaxed);
+                    if item == 0 {
+                        if let Err(e) = write_preview(&frames[0], preview_path) {
+                            failed.store(true, Ordering::Relaxed);
+                            let _ = done_tx.send((usize::MAX, Err(e)));
                         }
-                    })
-                })
-                .collect();
-            for h in handles {
-                if let Ok(list) = h.join() {
-                    for (i, r) in list {
-                        results[i] = Some(r);
+                        continue;
+                    }
+                    let i = item - 1;
+                    let Some((name, path)) = selected.get(i) else {
+                        break;
+                    };
+                    let r = read(path).and_then(|bytes| {
+                        compress_frame(&bytes, quality)
+                            .map(|(dims, jpeg)| (dims.width, dims.height, jpeg, bytes))
+                            .map_err(|e| format!("{name}: {e}"))
+                    });
+                    if r.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    if done_tx.send((i, r)).is_err() {
+                        break;
                     }
                 }
-            }
-        });
-        let mut compressed = Vec::with_capacity(group.len());
-        let mut original = Vec::with_capacity(group.len());
-        for (k, r) in results.into_iter().enumerate() {
-            let (w, h, jpeg, bytes) =
-                r.unwrap_or_else(|| Err(format!("{}: decoding crashed", group[k].0)))?;
-            out_frames.push(FrameRow {
-                frame: out_frames.len() as i64,
-                name: group[k].0.clone(),
-                width: w as i64,
-                height: h as i64,
             });
-            compressed.push((chunk::compressed_member_name(k), jpeg));
-            original.push((chunk::original_member_name(k, &group[k].0), bytes));
         }
-        write_chunk(&compressed_dir.join(format!("{ci}.zip")), compressed)?;
-        write_chunk(&original_dir.join(format!("{ci}.zip")), original)?;
-        let _ = progress.send(format!(
-            "Images are being compressed {}%",
-            out_frames.len() * 100 / total
-        ));
-    }
-    // The preview comes from the first source frame, not the first selected one.
-    let first = read(&frames[0].1)?;
-    let img = decode_rgb8(&first).map_err(|e| format!("{}: {e}", frames[0].0))?;
-    let preview = preview_jpeg(&img).map_err(|e| format!("preview: {e}"))?;
-    std::fs::write(dir.join("preview.jpeg"), preview)
-        .map_err(|e| format!("cannot write the preview: {e}"))?;
+        drop(done_tx);
+        let result = (|| {
+            let mut waiting: Vec<Option<Compressed>> = (0..total).map(|_| None).collect();
+            for (ci, group) in selected.chunks(chunk_len).enumerate() {
+                let first = ci * chunk_len;
+                while waiting[first..first + group.len()]
+                    .iter()
+                    .any(Option::is_none)
+                {
+                    match done_rx.recv() {
+                        Ok((i, r)) => {
+                            let c = r?;
+                            waiting[i] = Some(c);
+                        }
+                        Err(_) => return Err(format!("{}: decoding crashed", group[0].0)),
+                    }
+                }
+                let mut compressed = Vec::with_capacity(group.len());
+                let mut original = Vec::with_capacity(group.len());
+                for (k, slot) in waiting[first..first + group.len()].iter_mut().enumerate() {
+                    let Some((w, h, jpeg, bytes)) = slot.take() else {
+                        return Err(format!("{}: decoding crashed", group[k].0));
+                    };
+                    out_frames.push(FrameRow {
+                        frame: out_frames.len() as i64,
+                        name: group[k].0.clone(),
+                        width: w as i64,
+                        height: h as i64,
+                    });
+                    compressed.push((chunk::compressed_member_name(k), jpeg));
+                    original.push((chunk::original_member_name(k, &group[k].0), bytes));
+                }
+                write_chunk(&compressed_dir.join(format!("{ci}.zip")), compressed)?;
+                write_chunk(&original_dir.join(format!("{ci}.zip")), original)?;
+                let _ = progress.send(format!(
+                    "Images are being compressed {}%",
+                    out_frames.len() * 100 / total
+                ));
+            }
+            // The preview's outcome (it may have been the last item to finish).
+            for (i, r) in done_rx.iter() {
+                if i == usize::MAX {
+                    r?;
+                }
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            failed.store(true, Ordering::Relaxed);
+        }
+        result
+    })?;
     Ok(Built {
         frames: out_frames,
         chunk_size,
         stop_frame,
     })
+}
+
+/// The task preview (api-v1 §7.2.6) from the source frame `(name, path)`.
+fn write_preview((name, path): &(String, PathBuf), out: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let img = decode_rgb8(&bytes).map_err(|e| format!("{name}: {e}"))?;
+    let preview = preview_jpeg(&img).map_err(|e| format!("preview: {e}"))?;
+    std::fs::write(out, preview).map_err(|e| format!("cannot write the preview: {e}"))
 }
 
 fn write_chunk(path: &Path, members: Vec<(String, Vec<u8>)>) -> Result<(), String> {

@@ -80,10 +80,11 @@ pub fn read_zip_member(zip_bytes: &[u8], index: usize) -> Result<(String, Vec<u8
 
 /// Where each member's data lies inside a stored (uncompressed) zip chunk:
 /// `(name, data_start, data_len)` in directory order, so a frame can be served as a byte range
-/// of the chunk file. A compressed or encrypted member is `Unsupported`; a range outside the
-/// file is `Corrupt`.
-pub fn stored_member_ranges(zip_bytes: &[u8]) -> Result<Vec<(String, u64, u64)>> {
-    let mut zip = ZipArchive::new(Cursor::new(zip_bytes)).map_err(zip_error)?;
+/// of the chunk file. Only the zip directory and the members' local headers are read. A
+/// compressed or encrypted member is `Unsupported`; a range outside the file is `Corrupt`.
+pub fn stored_member_ranges<R: Read + Seek>(mut zip_file: R) -> Result<Vec<(String, u64, u64)>> {
+    let file_len = zip_file.seek(std::io::SeekFrom::End(0))?;
+    let mut zip = ZipArchive::new(zip_file).map_err(zip_error)?;
     let mut ranges = Vec::with_capacity(zip.len());
     for index in 0..zip.len() {
         let member = zip.by_index_raw(index).map_err(zip_error)?;
@@ -97,10 +98,7 @@ pub fn stored_member_ranges(zip_bytes: &[u8]) -> Result<Vec<(String, u64, u64)>>
             MediaError::Corrupt(format!("zip chunk member {name} has no data offset"))
         })?;
         let len = member.size();
-        if start
-            .checked_add(len)
-            .is_none_or(|end| end > zip_bytes.len() as u64)
-        {
+        if start.checked_add(len).is_none_or(|end| end > file_len) {
             return Err(MediaError::Corrupt(format!(
                 "zip chunk member {name} lies outside the file"
             )));

@@ -239,14 +239,19 @@ pub fn decode_rgb8(bytes: &[u8]) -> Result<Rgb8> {
     })
 }
 
-/// A zune-jpeg decoder for `bytes` with its headers parsed, set up to output RGB.
-fn jpeg_header(bytes: &[u8], strict: bool) -> Result<zune_jpeg::JpegDecoder<ZCursor<&[u8]>>> {
-    let options = DecoderOptions::default()
+/// zune-jpeg's options: JPEG's own size limits, RGB output, strict or tolerant.
+fn jpeg_options(strict: bool) -> DecoderOptions {
+    DecoderOptions::default()
         .set_max_width(usize::from(u16::MAX))
         .set_max_height(usize::from(u16::MAX))
         .set_strict_mode(strict)
-        .jpeg_set_out_colorspace(ColorSpace::RGB);
-    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+        .jpeg_set_out_colorspace(ColorSpace::RGB)
+}
+
+/// A zune-jpeg decoder for `bytes` with its headers parsed, set up to output RGB.
+fn jpeg_header(bytes: &[u8], strict: bool) -> Result<zune_jpeg::JpegDecoder<ZCursor<&[u8]>>> {
+    let mut decoder =
+        zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), jpeg_options(strict));
     decoder.decode_headers().map_err(jpeg_error)?;
     Ok(decoder)
 }
@@ -492,10 +497,147 @@ pub fn encode_jpeg(img: &Rgb8, quality: u8) -> Result<Vec<u8>> {
 
 /// The compressed-chunk member for one source image: [`decode_rgb8`] + [`encode_jpeg`].
 /// Returns the frame's size and the JPEG bytes.
+///
+/// A YCbCr JPEG (nearly every photo) skips both colour conversions: it is decoded to
+/// YCbCr and re-encoded from it, with the chroma averaged over 2×2 pixels exactly as
+/// [`encode_jpeg`] does, so the result is the same image without two rounding steps.
 pub fn compress_frame(bytes: &[u8], quality: u8) -> Result<(Rgb8Dims, Vec<u8>)> {
-    let img = decode_rgb8(bytes)?;
-    let jpeg = encode_jpeg(&img, quality)?;
-    Ok((img.dims(), jpeg))
+    guard(|| {
+        if detect_format(bytes)? == ImageFormat::Jpeg
+            && let Some(done) = transcode_ycbcr_jpeg(bytes, quality)?
+        {
+            return Ok(done);
+        }
+        let img = decode_rgb8(bytes)?;
+        let jpeg = encode_jpeg(&img, quality)?;
+        Ok((img.dims(), jpeg))
+    })
+}
+
+/// [`compress_frame`] for a JPEG whose components are YCbCr; `None` for any other JPEG
+/// (grey, RGB, CMYK, YCCK), which goes through RGB.
+fn transcode_ycbcr_jpeg(bytes: &[u8], quality: u8) -> Result<Option<(Rgb8Dims, Vec<u8>)>> {
+    let strict = !jpeg_reaches_eoi(bytes);
+    let mut decoder = jpeg_header(bytes, strict)?;
+    if decoder.input_colorspace() != Some(ColorSpace::YCbCr) {
+        return Ok(None);
+    }
+    // Switching after the headers only turns the final RGB conversion into a copy.
+    decoder.set_options(jpeg_options(strict).jpeg_set_out_colorspace(ColorSpace::YCbCr));
+    let (w, h) = decoder
+        .dimensions()
+        .ok_or_else(|| MediaError::Corrupt("JPEG has no frame header".into()))?;
+    let (width, height) = (
+        u32::try_from(w).unwrap_or(u32::MAX),
+        u32::try_from(h).unwrap_or(u32::MAX),
+    );
+    check_limits(width, height)?;
+    let (Ok(w16), Ok(h16)) = (u16::try_from(w), u16::try_from(h)) else {
+        return Ok(None);
+    };
+    let len = decoder
+        .output_buffer_size()
+        .ok_or_else(|| MediaError::TooLarge("JPEG output size overflows".into()))?;
+    if len != w * h * 3 {
+        return Ok(None);
+    }
+    let mut data = vec![0u8; len];
+    decoder.decode_into(&mut data).map_err(jpeg_error)?;
+    let image = Ycbcr420::new(data, w16, h16);
+    let mut out = Vec::with_capacity(len / 8 + 1024);
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
+    encoder.set_sampling_factor(SamplingFactor::R_4_2_0);
+    // The chroma handed over is already averaged, one value per 2×2 block: the encoder's
+    // plain subsampling picks exactly that value.
+    encoder.set_chroma_subsampling_method(ChromaSubsamplingMethod::Nearest);
+    encoder.encode_image(image).map_err(encoding_error)?;
+    Ok(Some((Rgb8Dims { width, height }, out)))
+}
+
+/// Interleaved YCbCr pixels with the chroma planes averaged over 2×2 pixels (edges
+/// replicated, libjpeg's alternating rounding bias of 1 and 2), fed to the encoder row by
+/// row: luma as is, each chroma value repeated over its two columns.
+struct Ycbcr420 {
+    data: Vec<u8>,
+    width: u16,
+    height: u16,
+    cb: Vec<u8>,
+    cr: Vec<u8>,
+}
+
+impl Ycbcr420 {
+    fn new(data: Vec<u8>, width: u16, height: u16) -> Ycbcr420 {
+        let (w, h) = (usize::from(width), usize::from(height));
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let mut cb = vec![0u8; cw * ch];
+        let mut cr = vec![0u8; cw * ch];
+        for cy in 0..ch {
+            let r0 = &data[2 * cy * w * 3..(2 * cy + 1) * w * 3];
+            let y1 = (2 * cy + 1).min(h - 1);
+            let r1 = &data[y1 * w * 3..(y1 + 1) * w * 3];
+            let (cb_row, cr_row) = (&mut cb[cy * cw..][..cw], &mut cr[cy * cw..][..cw]);
+            // Two pixels of two rows per chroma value; an odd last column pairs with itself.
+            let average = |a: &[u8], b: &[u8], bias: u16| {
+                let sum = |c: usize| {
+                    u16::from(a[c]) + u16::from(a[3 + c]) + u16::from(b[c]) + u16::from(b[3 + c])
+                };
+                (((sum(1) + bias) >> 2) as u8, ((sum(2) + bias) >> 2) as u8)
+            };
+            let (pairs0, pairs1) = (r0.as_chunks::<6>().0, r1.as_chunks::<6>().0);
+            for (cx, (a, b)) in pairs0.iter().zip(pairs1).enumerate() {
+                (cb_row[cx], cr_row[cx]) = average(a, b, 1 + (cx as u16 & 1));
+            }
+            if w % 2 == 1 {
+                let (a, b) = (&r0[(w - 1) * 3..], &r1[(w - 1) * 3..]);
+                let (a, b) = (
+                    [a[0], a[1], a[2], a[0], a[1], a[2]],
+                    [b[0], b[1], b[2], b[0], b[1], b[2]],
+                );
+                (cb_row[cw - 1], cr_row[cw - 1]) = average(&a, &b, 1 + ((cw - 1) as u16 & 1));
+            }
+        }
+        Ycbcr420 {
+            data,
+            width,
+            height,
+            cb,
+            cr,
+        }
+    }
+}
+
+impl jpeg_encoder::ImageBuffer for Ycbcr420 {
+    fn get_jpeg_color_type(&self) -> jpeg_encoder::JpegColorType {
+        jpeg_encoder::JpegColorType::Ycbcr
+    }
+
+    fn width(&self) -> u16 {
+        self.width
+    }
+
+    fn height(&self) -> u16 {
+        self.height
+    }
+
+    fn fill_buffers(&self, y: u16, buffers: &mut [Vec<u8>; 4]) {
+        let (w, y) = (usize::from(self.width), usize::from(y));
+        let cw = w.div_ceil(2);
+        let row = &self.data[y * w * 3..(y + 1) * w * 3];
+        buffers[0].extend(row.chunks_exact(3).map(|p| p[0]));
+        for (buffer, plane) in [(1, &self.cb), (2, &self.cr)] {
+            let src = &plane[(y / 2) * cw..][..cw];
+            let out = &mut buffers[buffer];
+            let start = out.len();
+            out.resize(start + w, 0);
+            let (pairs, odd) = out[start..].as_chunks_mut::<2>();
+            for (pair, &v) in pairs.iter_mut().zip(src) {
+                *pair = [v, v];
+            }
+            if let Some(last) = odd.first_mut() {
+                *last = src[cw - 1];
+            }
+        }
+    }
 }
 
 /// Side of the square box the task preview is fitted into.
@@ -561,6 +703,69 @@ pub fn preview_jpeg(img: &Rgb8) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn textured(width: u32, height: u32) -> Rgb8 {
+        let mut data = Vec::with_capacity((width * height * 3) as usize);
+        let mut s = 0x9e37_79b9u32;
+        for y in 0..height {
+            for x in 0..width {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                let n = (s & 31) as u8;
+                data.extend([(x * 7) as u8 ^ n, (y * 5) as u8, ((x + y) * 3) as u8 | n]);
+            }
+        }
+        Rgb8 {
+            width,
+            height,
+            data,
+        }
+    }
+
+    /// Peak signal-to-noise ratio (dB) between two RGB buffers.
+    fn psnr(a: &[u8], b: &[u8]) -> f64 {
+        let se: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(&p, &q)| (f64::from(p) - f64::from(q)).powi(2))
+            .sum();
+        10.0 * (255.0f64.powi(2) / (se / a.len() as f64)).log10()
+    }
+
+    #[test]
+    fn ycbcr_transcode_matches_the_rgb_round_trip() {
+        // Even and odd sides (edge replication), several MCU rows.
+        for (w, h) in [(64, 48), (33, 17), (1, 1), (250, 3)] {
+            let source = encode_jpeg(&textured(w, h), 95).unwrap();
+            let (dims, fast) = compress_frame(&source, 70).unwrap();
+            assert_eq!((dims.width, dims.height), (w, h));
+            let via_rgb = encode_jpeg(&decode_rgb8(&source).unwrap(), 70).unwrap();
+            if w * h > 1 {
+                assert_ne!(fast, via_rgb, "{w}×{h}: the YCbCr path was not taken");
+            }
+            let (a, b) = (decode_rgb8(&fast).unwrap(), decode_rgb8(&via_rgb).unwrap());
+            assert_eq!((a.width, a.height), (w, h));
+            let db = psnr(&a.data, &b.data);
+            assert!(db > 38.0, "{w}×{h}: {db:.1} dB apart");
+            let to_source = psnr(&a.data, &decode_rgb8(&source).unwrap().data);
+            let rgb_to_source = psnr(&b.data, &decode_rgb8(&source).unwrap().data);
+            assert!(
+                to_source > rgb_to_source - 0.5,
+                "{w}×{h}: {to_source:.1} dB vs {rgb_to_source:.1} dB through RGB"
+            );
+        }
+        // A grey JPEG goes through RGB and still comes out right.
+        let grey =
+            ::image::DynamicImage::ImageLuma8(::image::GrayImage::from_fn(20, 10, |x, _| {
+                ::image::Luma([(x * 12) as u8])
+            }));
+        let mut src = Cursor::new(Vec::new());
+        grey.write_to(&mut src, ImageFormat::Jpeg).unwrap();
+        let (dims, out) = compress_frame(src.get_ref(), 70).unwrap();
+        assert_eq!((dims.width, dims.height), (20, 10));
+        assert_eq!(decode_rgb8(&out).unwrap().width, 20);
+    }
 
     #[test]
     fn extension_follows_splitext() {
