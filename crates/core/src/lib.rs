@@ -23,6 +23,7 @@ pub mod processing;
 pub mod remote;
 pub mod server;
 pub mod share;
+pub mod stored;
 pub mod tasks;
 pub mod users;
 
@@ -53,6 +54,8 @@ pub struct CoreConfig {
     pub remote_max_bytes: u64,
     /// Memory for rendered job annotation documents (0 turns the cache off).
     pub annotation_cache_bytes: usize,
+    /// Memory for stored chunks and previews being served (0 turns the cache off).
+    pub media_cache_bytes: usize,
 }
 
 impl Default for CoreConfig {
@@ -68,6 +71,7 @@ impl Default for CoreConfig {
             allow_private_remote: false,
             remote_max_bytes: 4 << 30,
             annotation_cache_bytes: 256 << 20,
+            media_cache_bytes: 256 << 20,
         }
     }
 }
@@ -84,6 +88,7 @@ struct Inner {
     blocking: Semaphore,
     queue: tokio::sync::Notify,
     documents: annotations::cache::DocumentCache,
+    files: stored::FileCache,
 }
 
 impl Core {
@@ -94,6 +99,7 @@ impl Core {
         Core {
             inner: Arc::new(Inner {
                 documents: annotations::cache::DocumentCache::new(cfg.annotation_cache_bytes),
+                files: stored::FileCache::new(cfg.media_cache_bytes),
                 db,
                 cfg,
                 blocking: Semaphore::new(cores),
@@ -109,6 +115,11 @@ impl Core {
     /// Rendered job documents (see [`annotations::cache`]).
     pub fn documents(&self) -> &annotations::cache::DocumentCache {
         &self.inner.documents
+    }
+
+    /// Stored chunks and previews being served (see [`stored`]).
+    pub fn files(&self) -> &stored::FileCache {
+        &self.inner.files
     }
 
     pub fn config(&self) -> &CoreConfig {

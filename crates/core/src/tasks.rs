@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::Core;
 use crate::error::{Error, Result};
 use crate::permissions::{Actor, JobFacts, Perm, TaskFacts, TaskScope, task_list_scope};
+use crate::stored::Stored;
 
 pub const INPUT_TYPES: [&str; 5] = ["select", "radio", "checkbox", "number", "text"];
 pub const JOB_STATUSES: [&str; 3] = ["annotation", "validation", "completed"];
@@ -57,7 +58,7 @@ pub struct TaskService<'a> {
 /// What the server needs to send one piece of task data.
 #[derive(Debug, Clone)]
 pub struct DataFile {
-    pub path: PathBuf,
+    pub body: crate::stored::Stored,
     pub content_type: &'static str,
     /// Byte range within the file (for a frame inside a stored zip chunk).
     pub range: Option<(u64, u64)>,
@@ -346,6 +347,7 @@ impl TaskService<'_> {
         self.authorized(actor, id, Want::Delete).await?;
         if let Some(data_id) = self.core.db().delete_task(id).await? {
             let dir = data_dir(self.core, data_id);
+            self.core.files().forget_under(&dir);
             if let Err(e) = tokio::fs::remove_dir_all(&dir).await
                 && e.kind() != std::io::ErrorKind::NotFound
             {
@@ -708,9 +710,16 @@ impl TaskService<'_> {
         };
         let d = self.ready_data(actor, id).await?;
         let dir = data_dir(self.core, d.id);
+        let open = |path: PathBuf| async move {
+            self.core
+                .files()
+                .open(&path)
+                .await
+                .map_err(|e| Error::Internal(format!("{path:?}: {e}")))
+        };
         if kind == "preview" {
             return Ok(DataFile {
-                path: dir.join("preview.jpeg"),
+                body: open(dir.join("preview.jpeg")).await?,
                 content_type: "image/jpeg",
                 range: None,
                 etag: format!("\"d{}-preview\"", d.id),
@@ -736,7 +745,7 @@ impl TaskService<'_> {
                     return Err(out_of_range());
                 }
                 Ok(DataFile {
-                    path: dir.join(quality).join(format!("{n}.zip")),
+                    body: open(dir.join(quality).join(format!("{n}.zip"))).await?,
                     content_type: "application/zip",
                     range: None,
                     etag: format!("\"d{}-c{n}-{quality}\"", d.id),
@@ -748,14 +757,24 @@ impl TaskService<'_> {
                 }
                 let chunk = n / chunk_size;
                 let index = (n % chunk_size) as usize;
-                let path = dir.join(quality).join(format!("{chunk}.zip"));
-                let bytes = tokio::fs::read(&path)
-                    .await
-                    .map_err(|e| Error::Internal(format!("chunk {path:?}: {e}")))?;
-                let (name, start, len) = self
-                    .core
-                    .blocking(move || ferrocat_media::chunk::stored_member_ranges(&bytes))
-                    .await?
+                let body = open(dir.join(quality).join(format!("{chunk}.zip"))).await?;
+                let ranges = match &body {
+                    // Only the zip directory is read: microseconds for a chunk's members.
+                    Stored::Memory(bytes) => {
+                        ferrocat_media::chunk::stored_member_ranges(std::io::Cursor::new(bytes))
+                    }
+                    Stored::Disk { path, .. } => {
+                        let path = path.clone();
+                        self.core
+                            .blocking(move || {
+                                ferrocat_media::chunk::stored_member_ranges(std::fs::File::open(
+                                    path,
+                                )?)
+                            })
+                            .await?
+                    }
+                };
+                let (name, start, len) = ranges
                     .map_err(|e| Error::Internal(format!("chunk {chunk}: {e}")))?
                     .into_iter()
                     .nth(index)
@@ -763,7 +782,7 @@ impl TaskService<'_> {
                         Error::Internal(format!("chunk {chunk} lacks member {index}"))
                     })?;
                 Ok(DataFile {
-                    path,
+                    body,
                     content_type: ferrocat_media::image::mime_for_name(&name),
                     range: Some((start, len)),
                     etag: format!("\"d{}-f{n}-{quality}\"", d.id),

@@ -135,6 +135,15 @@ pub struct Config {
         global = true
     )]
     pub annotation_cache_mb: usize,
+    /// Memory (MB) for stored chunks and previews being served, so that a chunk every
+    /// annotator opens is sent from memory; 0 turns the cache off.
+    #[arg(
+        long,
+        env = "FERROCAT_MEDIA_CACHE_MB",
+        default_value_t = 256,
+        global = true
+    )]
+    pub media_cache_mb: usize,
 
     /// Largest pool of database connections.
     #[arg(
@@ -185,6 +194,7 @@ impl Config {
             allow_private_remote: false,
             remote_max_bytes: 4 << 30,
             annotation_cache_mb: 256,
+            media_cache_mb: 256,
             workers: 1,
             log_format: "text".into(),
         }
@@ -258,6 +268,7 @@ impl Config {
             allow_private_remote: self.allow_private_remote,
             remote_max_bytes: self.remote_max_bytes,
             annotation_cache_bytes: self.annotation_cache_mb.saturating_mul(1 << 20),
+            media_cache_bytes: self.media_cache_mb.saturating_mul(1 << 20),
             time_zone: self.time_zone()?,
             default_groups,
             user_agreements,

@@ -1,4 +1,5 @@
-//! Sending stored bytes: `ETag`/`If-None-Match`, `Cache-Control`, single `Range`s.
+//! Sending stored bytes: `ETag`/`If-None-Match`, `Cache-Control`, single `Range`s; exports
+//! as attachments.
 
 use std::io::SeekFrom;
 use std::path::Path;
@@ -8,15 +9,18 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use ferrocat_core::stored::Stored;
+
 use crate::error::{ApiError, ApiResult};
 
 /// Chunks never change once written: browsers may keep them (per user).
 const CACHE: &str = "private, max-age=86400";
 
-/// Serves `path` (or the byte window `range` of it).
+/// Serves a stored file (or the byte window `window` of it): from memory without a copy,
+/// or streamed from disk when it was too big to keep.
 pub async fn serve(
     headers: &HeaderMap,
-    path: &Path,
+    body: Stored,
     window: Option<(u64, u64)>,
     content_type: &str,
     etag: &str,
@@ -30,15 +34,7 @@ pub async fn serve(
         set(&mut r, etag, content_type);
         return Ok(r);
     }
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .map_err(|_| ApiError::not_found())?;
-    let file_len = file
-        .metadata()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .len();
-    let (base, len) = window.unwrap_or((0, file_len));
+    let (base, len) = window.unwrap_or((0, body.len()));
     let requested = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
@@ -56,17 +52,33 @@ pub async fn serve(
         }
         None => (StatusCode::OK, 0, len),
     };
-    file.seek(SeekFrom::Start(base + start))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut buf = Vec::with_capacity(count as usize);
-    file.take(count)
-        .read_to_end(&mut buf)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut r = Response::new(Body::from(buf));
+    let from = base + start;
+    let content = match body {
+        Stored::Memory(bytes) => {
+            let (from, to) = (from as usize, (from + count) as usize);
+            if to > bytes.len() {
+                return Err(ApiError::Internal(format!(
+                    "stored file holds {} bytes, not {to}",
+                    bytes.len()
+                )));
+            }
+            Body::from(bytes.slice(from..to))
+        }
+        Stored::Disk { path, .. } => {
+            let mut file = tokio::fs::File::open(&path)
+                .await
+                .map_err(|e| ApiError::Internal(format!("{path:?}: {e}")))?;
+            file.seek(SeekFrom::Start(from))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            Body::from_stream(tokio_util::io::ReaderStream::new(file.take(count)))
+        }
+    };
+    let mut r = Response::new(content);
     *r.status_mut() = status;
     set(&mut r, etag, content_type);
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(count));
     if status == StatusCode::PARTIAL_CONTENT
         && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", start + count - 1))
     {

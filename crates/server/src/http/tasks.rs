@@ -407,7 +407,7 @@ pub async fn data(
             get("quality"),
         )
         .await?;
-    crate::http::files::serve(&headers, &f.path, f.range, f.content_type, &f.etag).await
+    crate::http::files::serve(&headers, f.body, f.range, f.content_type, &f.etag).await
 }
 
 pub fn empty(status: StatusCode) -> Response {

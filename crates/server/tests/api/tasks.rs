@@ -1355,6 +1355,71 @@ async fn delete_removes_media(app: TestApp) {
     );
 }
 
+/// With the media cache off (as for chunks too big for it), chunks, frames (windows of
+/// their chunk), ranges and the preview are streamed from disk, byte for byte the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_files_stream_from_disk_without_the_cache() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.media_cache_mb = 0)
+        .await
+        .unwrap();
+    let t = app.admin_token.clone();
+    let id = create(&app, &t, json!({"name": "disk", "labels": []})).await["id"]
+        .as_i64()
+        .unwrap();
+    let files = [("b.jpg", jpeg(64, 48, 2)), ("a.jpg", jpeg(40, 30, 1))];
+    let r = upload(&app, &t, id, &files, &[("image_quality", "70")]).await;
+    assert_eq!(r.status, 202);
+    assert_eq!(wait(&app, &t, id).await["state"], "Finished");
+    let (status, headers, chunk) = bytes(
+        &app,
+        &t,
+        &format!("/api/v1/tasks/{id}/data?type=chunk&number=0&quality=original"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-length"], chunk.len().to_string().as_str());
+    let members = unzip(&chunk);
+    assert_eq!(members[0].1, files[1].1);
+    let (status, headers, frame) = bytes(
+        &app,
+        &t,
+        &format!("/api/v1/tasks/{id}/data?type=frame&number=1&quality=original"),
+    )
+    .await;
+    assert_eq!(
+        (status, headers["content-type"].to_str().unwrap()),
+        (200, "image/jpeg")
+    );
+    assert_eq!(frame, files[0].1);
+    let r = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/tasks/{id}/data?type=frame&number=1&quality=original"
+        )))
+        .header("Authorization", format!("Token {t}"))
+        .header("Range", "bytes=-5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    let n = files[0].1.len();
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes {}-{}/{n}", n - 5, n - 1)
+    );
+    assert_eq!(
+        r.bytes().await.unwrap().to_vec(),
+        files[0].1[n - 5..].to_vec()
+    );
+    let (status, _, preview) =
+        bytes(&app, &t, &format!("/api/v1/tasks/{id}/data?type=preview")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        image::load_from_memory(&preview).unwrap().dimensions(),
+        (40, 30)
+    );
+}
+
 /// A worker that dies mid-processing leaves a lease that runs out; the next start takes
 /// the work over and finishes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
