@@ -133,6 +133,34 @@ fn turbo_limit(files: &[PathBuf], out: &Path) -> Option<Duration> {
     Some(start.elapsed())
 }
 
+/// Serving one chunk to 16 clients for `secs` seconds, against the machine's limit for
+/// moving these bytes to this client over loopback: a bare HTTP/1.1 responder that sends
+/// the same bytes from memory, nothing else.
+async fn chunk_serving(
+    c: &reqwest::Client,
+    url: &str,
+    token: &str,
+    chunk: bytes::Bytes,
+    secs: u64,
+    what: &str,
+) {
+    let len = chunk.len();
+    let floor = hammer(c, &bare_server(chunk), "", len, secs).await;
+    let ours = hammer(c, url, token, len, secs).await;
+    println!(
+        "chunk serving ({what}, {} KB, 16 clients): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms; \
+         bare loopback responder {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms; ratio {:.2}",
+        len / 1024,
+        ours.0,
+        ours.1,
+        ours.2,
+        floor.0,
+        floor.1,
+        floor.2,
+        ours.0 / floor.0
+    );
+}
+
 /// 16 clients fetching `url` for `secs` seconds, each response read to its end (and its
 /// length checked) without being kept: requests per second, p50 and p99 in ms.
 async fn hammer(
@@ -308,23 +336,41 @@ async fn main() {
         .await
         .unwrap();
     let secs = if quick { 3 } else { 10 };
-    // The machine's limit for moving these bytes to this client over loopback: a bare
-    // HTTP/1.1 responder that sends the same bytes from memory, nothing else.
-    let bare = bare_server(first.clone());
-    let floor = hammer(&c, &bare, "", first.len(), secs).await;
-    let ours = hammer(&c, &url, &token, first.len(), secs).await;
-    println!(
-        "chunk serving ({} KB chunk, 16 clients): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms; \
-         bare loopback responder {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms; ratio {:.2}",
-        first.len() / 1024,
-        ours.0,
-        ours.1,
-        ours.2,
-        floor.0,
-        floor.1,
-        floor.2,
-        ours.0 / floor.0
+    chunk_serving(&c, &url, &token, first, secs, "36 frames of 1920×1080").await;
+    // The same with a chunk of 36 smaller frames (640×360), where bytes matter less
+    // than the work per request.
+    let id = new_task(&c, &server.base, &token).await;
+    let mut form = reqwest::multipart::Form::new().text("image_quality", QUALITY.to_string());
+    for i in 0..36u32 {
+        form = form.part(
+            format!("client_files[{i}]"),
+            reqwest::multipart::Part::bytes(photo(640, 360, i)).file_name(format!("s{i:02}.jpg")),
+        );
+    }
+    let r = c
+        .post(format!("{}/api/v1/tasks/{id}/data", server.base))
+        .header("Authorization", format!("Token {token}"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let outcome = wait_finished(&c, &server.base, &token, id).await;
+    assert!(outcome.starts_with("Finished"), "{outcome}");
+    let url = format!(
+        "{}/api/v1/tasks/{id}/data?type=chunk&number=0&quality=compressed",
+        server.base
     );
+    let first = c
+        .get(&url)
+        .header("Authorization", format!("Token {token}"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    chunk_serving(&c, &url, &token, first, secs, "36 frames of 640×360").await;
     drop(server);
 
     // 2. peak RSS while ingesting a 1 GB upload
