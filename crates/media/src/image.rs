@@ -264,14 +264,7 @@ fn jpeg_header(bytes: &[u8], strict: bool) -> Result<zune_jpeg::JpegDecoder<ZCur
 /// instead of a grey-padded frame. That matches Pillow, which refuses truncated JPEGs.
 fn decode_jpeg(bytes: &[u8]) -> Result<Rgb8> {
     let mut decoder = jpeg_header(bytes, !jpeg_reaches_eoi(bytes))?;
-    let (w, h) = decoder
-        .dimensions()
-        .ok_or_else(|| MediaError::Corrupt("JPEG has no frame header".into()))?;
-    let (width, height) = (
-        u32::try_from(w).unwrap_or(u32::MAX),
-        u32::try_from(h).unwrap_or(u32::MAX),
-    );
-    check_limits(width, height)?;
+    let (width, height) = jpeg_size(&decoder)?;
     let len = decoder
         .output_buffer_size()
         .ok_or_else(|| MediaError::TooLarge("JPEG output size overflows".into()))?;
@@ -282,6 +275,19 @@ fn decode_jpeg(bytes: &[u8]) -> Result<Rgb8> {
         height,
         data,
     })
+}
+
+/// The frame size from a JPEG's parsed headers, checked against the limits.
+fn jpeg_size(decoder: &zune_jpeg::JpegDecoder<ZCursor<&[u8]>>) -> Result<(u32, u32)> {
+    let (w, h) = decoder
+        .dimensions()
+        .ok_or_else(|| MediaError::Corrupt("JPEG has no frame header".into()))?;
+    let (width, height) = (
+        u32::try_from(w).unwrap_or(u32::MAX),
+        u32::try_from(h).unwrap_or(u32::MAX),
+    );
+    check_limits(width, height)?;
+    Ok((width, height))
 }
 
 /// Whether a JPEG stream reaches its end-of-image marker by following the marker structure
@@ -524,17 +530,11 @@ fn transcode_ycbcr_jpeg(bytes: &[u8], quality: u8) -> Result<Option<(Rgb8Dims, V
     }
     // Switching after the headers only turns the final RGB conversion into a copy.
     decoder.set_options(jpeg_options(strict).jpeg_set_out_colorspace(ColorSpace::YCbCr));
-    let (w, h) = decoder
-        .dimensions()
-        .ok_or_else(|| MediaError::Corrupt("JPEG has no frame header".into()))?;
-    let (width, height) = (
-        u32::try_from(w).unwrap_or(u32::MAX),
-        u32::try_from(h).unwrap_or(u32::MAX),
-    );
-    check_limits(width, height)?;
-    let (Ok(w16), Ok(h16)) = (u16::try_from(w), u16::try_from(h)) else {
+    let (width, height) = jpeg_size(&decoder)?;
+    let (Ok(w16), Ok(h16)) = (u16::try_from(width), u16::try_from(height)) else {
         return Ok(None);
     };
+    let (w, h) = (usize::from(w16), usize::from(h16));
     let len = decoder
         .output_buffer_size()
         .ok_or_else(|| MediaError::TooLarge("JPEG output size overflows".into()))?;

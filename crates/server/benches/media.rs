@@ -133,20 +133,60 @@ fn turbo_limit(files: &[PathBuf], out: &Path) -> Option<Duration> {
     Some(start.elapsed())
 }
 
-/// Serving one chunk to 16 clients for `secs` seconds, against the machine's limit for
-/// moving these bytes to this client over loopback: a bare HTTP/1.1 responder that sends
-/// the same bytes from memory, nothing else.
+/// A new task from `images` (name, bytes) at [`QUALITY`]: its id and the time from the
+/// accepted upload to `Finished`.
+async fn create_from(
+    c: &reqwest::Client,
+    base: &str,
+    token: &str,
+    images: Vec<(String, Vec<u8>)>,
+) -> (i64, Duration) {
+    let id = new_task(c, base, token).await;
+    let mut form = reqwest::multipart::Form::new().text("image_quality", QUALITY.to_string());
+    for (i, (name, bytes)) in images.into_iter().enumerate() {
+        form = form.part(
+            format!("client_files[{i}]"),
+            reqwest::multipart::Part::bytes(bytes).file_name(name),
+        );
+    }
+    let r = c
+        .post(format!("{base}/api/v1/tasks/{id}/data"))
+        .header("Authorization", format!("Token {token}"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let accepted = Instant::now();
+    let outcome = wait_finished(c, base, token, id).await;
+    assert!(outcome.starts_with("Finished"), "{outcome}");
+    (id, accepted.elapsed())
+}
+
+/// Serving chunk 0 of task `id` to 16 clients for `secs` seconds, against the machine's
+/// limit for moving these bytes to this client over loopback: a bare HTTP/1.1 responder
+/// that sends the same bytes from memory, nothing else.
 async fn chunk_serving(
     c: &reqwest::Client,
-    url: &str,
+    base: &str,
     token: &str,
-    chunk: bytes::Bytes,
+    id: i64,
     secs: u64,
     what: &str,
 ) {
+    let url = format!("{base}/api/v1/tasks/{id}/data?type=chunk&number=0&quality=compressed");
+    let chunk = c
+        .get(&url)
+        .header("Authorization", format!("Token {token}"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     let len = chunk.len();
     let floor = hammer(c, &bare_server(chunk), "", len, secs).await;
-    let ours = hammer(c, url, token, len, secs).await;
+    let ours = hammer(c, &url, token, len, secs).await;
     println!(
         "chunk serving ({what}, {} KB, 16 clients): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms; \
          bare loopback responder {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms; ratio {:.2}",
@@ -271,27 +311,15 @@ async fn main() {
     let mut ratios = Vec::new();
     let mut id = 0;
     for round in 1..=rounds {
-        id = new_task(&c, &server.base, &token).await;
-        let mut form = reqwest::multipart::Form::new().text("image_quality", QUALITY.to_string());
-        for (i, p) in files.iter().enumerate() {
-            form = form.part(
-                format!("client_files[{i}]"),
-                reqwest::multipart::Part::bytes(std::fs::read(p).unwrap())
-                    .file_name(p.file_name().unwrap().to_string_lossy().into_owned()),
-            );
-        }
-        let r = c
-            .post(format!("{}/api/v1/tasks/{id}/data", server.base))
-            .header("Authorization", format!("Token {token}"))
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-        let accepted = Instant::now();
-        let outcome = wait_finished(&c, &server.base, &token, id).await;
-        let ours = accepted.elapsed();
-        assert!(outcome.starts_with("Finished"), "{outcome}");
+        let images = files
+            .iter()
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read(p).unwrap())
+            })
+            .collect();
+        let ours;
+        (id, ours) = create_from(&c, &server.base, &token, images).await;
         let ours_mps = megapixels / ours.as_secs_f64();
         print!(
             "round {round}: ferrocat {:.2} s for {megapixels:.0} MP = {ours_mps:.1} MP/s",
@@ -322,55 +350,15 @@ async fn main() {
     }
 
     // 3. chunk serving (chunk 0 of the task above holds 36 frames of 1920×1080)
-    let url = format!(
-        "{}/api/v1/tasks/{id}/data?type=chunk&number=0&quality=compressed",
-        server.base
-    );
-    let first = c
-        .get(&url)
-        .header("Authorization", format!("Token {token}"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
     let secs = if quick { 3 } else { 10 };
-    chunk_serving(&c, &url, &token, first, secs, "36 frames of 1920×1080").await;
+    chunk_serving(&c, &server.base, &token, id, secs, "36 frames of 1920×1080").await;
     // The same with a chunk of 36 smaller frames (640×360), where bytes matter less
     // than the work per request.
-    let id = new_task(&c, &server.base, &token).await;
-    let mut form = reqwest::multipart::Form::new().text("image_quality", QUALITY.to_string());
-    for i in 0..36u32 {
-        form = form.part(
-            format!("client_files[{i}]"),
-            reqwest::multipart::Part::bytes(photo(640, 360, i)).file_name(format!("s{i:02}.jpg")),
-        );
-    }
-    let r = c
-        .post(format!("{}/api/v1/tasks/{id}/data", server.base))
-        .header("Authorization", format!("Token {token}"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let outcome = wait_finished(&c, &server.base, &token, id).await;
-    assert!(outcome.starts_with("Finished"), "{outcome}");
-    let url = format!(
-        "{}/api/v1/tasks/{id}/data?type=chunk&number=0&quality=compressed",
-        server.base
-    );
-    let first = c
-        .get(&url)
-        .header("Authorization", format!("Token {token}"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    chunk_serving(&c, &url, &token, first, secs, "36 frames of 640×360").await;
+    let small = (0..36u32)
+        .map(|i| (format!("s{i:02}.jpg"), photo(640, 360, i)))
+        .collect();
+    let (id, _) = create_from(&c, &server.base, &token, small).await;
+    chunk_serving(&c, &server.base, &token, id, secs, "36 frames of 640×360").await;
     drop(server);
 
     // 2. peak RSS while ingesting a 1 GB upload
