@@ -1,5 +1,6 @@
 //! Annotation benchmarks (issue: annotations, fast at 100,000 objects). Run with
-//! `cargo bench -p ferrocat --bench annotations` (`-- --quick` for 20,000 shapes).
+//! `cargo bench -p ferrocat --bench annotations` (`-- --quick` for 20,000 shapes,
+//! `-- --db=sqlite` or `-- --db=postgres` for one engine only).
 //! PostgreSQL runs too when `FERROCAT_TEST_PG` (or `FERROCAT_BENCH_PG`) names a server
 //! reachable with trust auth; a database `ferrocat_bench` is created there afresh.
 //!
@@ -40,17 +41,42 @@ async fn run(db: &str, database_url: Option<&str>, shapes: usize, reps: usize) -
     );
 
     // Floors, in this process: parse the body into the structs; serialize the response.
-    let mut parse = Vec::new();
-    for _ in 0..reps {
+    // Each is timed right beside the request it is the floor of, so that a machine that
+    // slows down or speeds up during the run moves both alike.
+    let parse_floor = || {
         let t = Instant::now();
         let d: LabeledData = serde_json::from_slice(&body).unwrap();
-        parse.push(t.elapsed());
+        let e = t.elapsed();
         std::hint::black_box(d);
-    }
-    let mut put = Vec::new();
-    let mut cold = Vec::new();
-    let mut stored = LabeledData::default();
+        e
+    };
+    let serialize_floor = |doc: &LabeledData| {
+        let t = Instant::now();
+        let v = serde_json::to_vec(doc).unwrap();
+        let e = t.elapsed();
+        std::hint::black_box(v);
+        e
+    };
+    let get_job = || async {
+        let t = Instant::now();
+        let r = api
+            .req(
+                reqwest::Method::GET,
+                &format!("/api/v1/jobs/{job}/annotations"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let bytes = r.bytes().await.unwrap();
+        let e = t.elapsed();
+        assert!(bytes.len() > body.len() / 2);
+        e
+    };
+    let (mut parse, mut put, mut cold, mut ser, mut get) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..reps {
+        parse.push(parse_floor());
         let t = Instant::now();
         let r = api
             .req(
@@ -65,9 +91,14 @@ async fn run(db: &str, database_url: Option<&str>, shapes: usize, reps: usize) -
         assert_eq!(r.status(), 200);
         let bytes = r.bytes().await.unwrap();
         put.push(t.elapsed());
-        stored = serde_json::from_slice(&bytes).unwrap();
+        parse.push(parse_floor());
+        let stored: LabeledData = serde_json::from_slice(&bytes).unwrap();
+        ser.push(serialize_floor(&stored));
         // the first read after a write renders the job from the database
-        let t = Instant::now();
+        cold.push(get_job().await);
+        ser.push(serialize_floor(&stored));
+    }
+    let stored: LabeledData = {
         let r = api
             .req(
                 reqwest::Method::GET,
@@ -76,33 +107,11 @@ async fn run(db: &str, database_url: Option<&str>, shapes: usize, reps: usize) -
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 200);
-        let bytes = r.bytes().await.unwrap();
-        cold.push(t.elapsed());
-        assert!(bytes.len() > body.len() / 2);
-    }
-    let mut ser = Vec::new();
+        serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
+    };
     for _ in 0..reps {
-        let t = Instant::now();
-        let v = serde_json::to_vec(&stored).unwrap();
-        ser.push(t.elapsed());
-        std::hint::black_box(v);
-    }
-    let mut get = Vec::new();
-    for _ in 0..reps {
-        let t = Instant::now();
-        let r = api
-            .req(
-                reqwest::Method::GET,
-                &format!("/api/v1/jobs/{job}/annotations"),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let bytes = r.bytes().await.unwrap();
-        get.push(t.elapsed());
-        assert!(bytes.len() > body.len() / 2);
+        ser.push(serialize_floor(&stored));
+        get.push(get_job().await);
     }
     let (parse_m, put_m, ser_m, get_m, cold_m) = (
         median(&mut parse),
@@ -236,9 +245,16 @@ async fn run(db: &str, database_url: Option<&str>, shapes: usize, reps: usize) -
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let only = std::env::args().find_map(|a| a.strip_prefix("--db=").map(str::to_owned));
+    let wants = |db: &str| only.as_deref().is_none_or(|o| o == db);
     let (shapes, reps) = if quick { (20_000, 3) } else { (100_000, 5) };
-    let sqlite = run("sqlite", None, shapes, reps).await;
-    compare_and_store("annotations", "sqlite", &sqlite);
+    if wants("sqlite") {
+        let sqlite = run("sqlite", None, shapes, reps).await;
+        compare_and_store("annotations", "sqlite", &sqlite);
+    }
+    if !wants("postgres") {
+        return;
+    }
     match postgres_url().await {
         Some(url) => {
             let pg = run("postgres", Some(&url), shapes, reps).await;

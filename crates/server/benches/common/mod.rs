@@ -33,14 +33,28 @@ pub fn start_server(database_url: Option<&str>) -> Server {
         .local_addr()
         .unwrap()
         .port();
-    let mut cmd = Command::new(BIN);
+    // FERROCAT_BENCH_BIN runs another build (say, a copy of main's) for A/B figures.
+    let bin = std::env::var("FERROCAT_BENCH_BIN").unwrap_or_else(|_| BIN.to_owned());
+    let mut cmd = Command::new(bin);
     cmd.current_dir(dir.path())
         .env("FERROCAT_LISTEN", format!("127.0.0.1:{port}"))
         .env("FERROCAT_ADMIN_PASSWORD", PASSWORD)
         .env("FERROCAT_AUTH_RATE_LIMIT", "0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stdout(Stdio::null());
+    // FERROCAT_BENCH_LOG=<file> keeps the server's log (at RUST_LOG's level) there.
+    match std::env::var("FERROCAT_BENCH_LOG") {
+        Ok(path) => {
+            let log = std::fs::File::create(path).unwrap();
+            cmd.env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stderr(log);
+        }
+        Err(_) => {
+            cmd.env("RUST_LOG", "warn").stderr(Stdio::null());
+        }
+    }
     if let Some(url) = database_url {
         cmd.env("FERROCAT_DATABASE_URL", url);
     }
