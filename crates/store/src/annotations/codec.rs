@@ -74,38 +74,53 @@ fn head(out: &mut Vec<u8>, kind: i16, id: Option<i64>, frame: i64, label: i64, g
 
 pub fn encode_tag(t: &Tag) -> Vec<u8> {
     let mut out = Vec::with_capacity(48);
-    head(&mut out, KIND_TAG, t.id, t.frame, t.label_id, t.group);
-    put_attrs(&mut out, &t.attributes);
+    encode_tag_into(t, &mut out);
     out
+}
+
+/// Appends the row body of a tag to `out`.
+pub fn encode_tag_into(t: &Tag, out: &mut Vec<u8>) {
+    head(out, KIND_TAG, t.id, t.frame, t.label_id, t.group);
+    put_attrs(out, &t.attributes);
 }
 
 pub fn encode_shape(s: &Shape) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + s.points.len() * 8);
-    head(&mut out, KIND_SHAPE, s.id, s.frame, s.label_id, s.group);
+    encode_shape_into(s, &mut out);
+    out
+}
+
+/// Appends the row body of a shape to `out`.
+pub fn encode_shape_into(s: &Shape, out: &mut Vec<u8>) {
+    head(out, KIND_SHAPE, s.id, s.frame, s.label_id, s.group);
     out.push(s.kind.code() as u8);
     out.push(u8::from(s.occluded));
-    put_i64(&mut out, s.z_order);
-    put_points(&mut out, &s.points);
-    put_attrs(&mut out, &s.attributes);
-    out
+    put_i64(out, s.z_order);
+    put_points(out, &s.points);
+    put_attrs(out, &s.attributes);
 }
 
 pub fn encode_track(t: &Track) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + t.shapes.len() * 64);
-    head(&mut out, KIND_TRACK, t.id, t.frame, t.label_id, t.group);
-    put_attrs(&mut out, &t.attributes);
-    put_u32(&mut out, t.shapes.len());
+    encode_track_into(t, &mut out);
+    out
+}
+
+/// Appends the row body of a track to `out`.
+pub fn encode_track_into(t: &Track, out: &mut Vec<u8>) {
+    head(out, KIND_TRACK, t.id, t.frame, t.label_id, t.group);
+    put_attrs(out, &t.attributes);
+    put_u32(out, t.shapes.len());
     for k in &t.shapes {
-        put_opt(&mut out, k.id);
-        put_i64(&mut out, k.frame);
+        put_opt(out, k.id);
+        put_i64(out, k.frame);
         out.push(k.kind.code() as u8);
         out.push(u8::from(k.occluded));
         out.push(u8::from(k.outside));
-        put_i64(&mut out, k.z_order);
-        put_points(&mut out, &k.points);
-        put_attrs(&mut out, &k.attributes);
+        put_i64(out, k.z_order);
+        put_points(out, &k.points);
+        put_attrs(out, &k.attributes);
     }
-    out
 }
 
 struct Reader<'a> {

@@ -8,13 +8,17 @@
 //! attribute values, keyframes), so a read decodes one column per row and floats
 //! round-trip bit for bit.
 //!
-//! Reading a job is one range scan of the `(job_id, kind, frame, id)` index, already in
-//! the order the API returns (tags, shapes by frame then id; tracks are re-sorted by id).
+//! Reading a job is one scan of the job's index entries. On SQLite the index is
+//! `(job_id, kind, frame, id)`, already in the order the API returns (tags, shapes by
+//! frame then id; tracks are re-sorted by id). On PostgreSQL it is `(job_id)` alone,
+//! which it stores deduplicated and so maintains cheaply on bulk writes (migration 0003);
+//! the rows are put in order after reading.
 //! A write is one transaction: the job row is locked first by bumping its version
 //! (`UPDATE … RETURNING version`), which serializes concurrent writes to one job on both
-//! engines, then rows are deleted and bulk-inserted (multi-row `VALUES` on SQLite,
-//! `UNNEST` of column arrays on PostgreSQL), a commit row is added, and the task's
-//! `updated_date` moves when objects were created or deleted.
+//! engines, then rows are deleted and bulk-inserted (multi-row `VALUES` on SQLite;
+//! `UNNEST` of column arrays or, for big writes, a binary `COPY` on PostgreSQL), a
+//! commit row is added, and the task's `updated_date` moves when objects were created
+//! or deleted.
 //!
 //! Ids come from one sequence shared by every kind (keyframes included). They are
 //! reserved in blocks before the write ([`Db::reserve_annotation_ids`]) so that the
@@ -164,7 +168,9 @@ pub struct CommitRow {
     pub message: String,
 }
 
-/// Rows to insert, as column vectors (PostgreSQL binds each as one array).
+/// Rows to insert, as column vectors (PostgreSQL binds each as one array). The bodies
+/// are encoded one after another into one buffer: one allocation for a whole job, not
+/// one per object, to fill and to free.
 #[derive(Default)]
 struct Rows {
     id: Vec<i64>,
@@ -172,12 +178,19 @@ struct Rows {
     kind: Vec<i16>,
     frame: Vec<i64>,
     label_id: Vec<i64>,
-    body: Vec<Vec<u8>>,
+    /// Every body, back to back; row `i` is `bodies[ends[i - 1]..ends[i]]`.
+    bodies: Vec<u8>,
+    ends: Vec<usize>,
 }
 
 impl Rows {
     fn len(&self) -> usize {
         self.id.len()
+    }
+
+    fn body(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bodies[start..self.ends[i]]
     }
 
     /// Puts the rows in id order, the order in which a job is read back.
@@ -187,52 +200,43 @@ impl Rows {
         }
         let mut order: Vec<usize> = (0..self.len()).collect();
         order.sort_by_key(|&i| self.id[i]);
-        fn permute<T: Default>(v: &mut Vec<T>, order: &[usize]) {
-            let mut old: Vec<T> = std::mem::take(v);
-            *v = order.iter().map(|&i| std::mem::take(&mut old[i])).collect();
+        fn permute<T: Copy>(v: &mut Vec<T>, order: &[usize]) {
+            *v = order.iter().map(|&i| v[i]).collect();
         }
+        let mut bodies = Vec::with_capacity(self.bodies.len());
+        let mut ends = Vec::with_capacity(self.ends.len());
+        for &i in &order {
+            bodies.extend_from_slice(self.body(i));
+            ends.push(bodies.len());
+        }
+        (self.bodies, self.ends) = (bodies, ends);
         permute(&mut self.id, &order);
         permute(&mut self.job_id, &order);
         permute(&mut self.kind, &order);
         permute(&mut self.frame, &order);
         permute(&mut self.label_id, &order);
-        permute(&mut self.body, &order);
     }
 
     fn push_doc(&mut self, job_id: i64, d: &LabeledData) -> Result<()> {
+        let points: usize = d.shapes.iter().map(|s| s.points.len()).sum();
+        self.bodies
+            .reserve(d.tags.len() * 48 + d.shapes.len() * 96 + points * 8);
         for t in &d.tags {
-            self.push(
-                job_id,
-                KIND_TAG,
-                t.id,
-                t.frame,
-                t.label_id,
-                codec::encode_tag(t),
-            )?;
+            codec::encode_tag_into(t, &mut self.bodies);
+            self.push(job_id, KIND_TAG, t.id, t.frame, t.label_id)?;
         }
         for s in &d.shapes {
-            self.push(
-                job_id,
-                KIND_SHAPE,
-                s.id,
-                s.frame,
-                s.label_id,
-                codec::encode_shape(s),
-            )?;
+            codec::encode_shape_into(s, &mut self.bodies);
+            self.push(job_id, KIND_SHAPE, s.id, s.frame, s.label_id)?;
         }
         for t in &d.tracks {
-            self.push(
-                job_id,
-                KIND_TRACK,
-                t.id,
-                t.frame,
-                t.label_id,
-                codec::encode_track(t),
-            )?;
+            codec::encode_track_into(t, &mut self.bodies);
+            self.push(job_id, KIND_TRACK, t.id, t.frame, t.label_id)?;
         }
         Ok(())
     }
 
+    /// Adds a row whose body was just appended to `bodies`.
     fn push(
         &mut self,
         job_id: i64,
@@ -240,7 +244,6 @@ impl Rows {
         id: Option<i64>,
         frame: i64,
         label_id: i64,
-        body: Vec<u8>,
     ) -> Result<()> {
         let id = id.ok_or_else(|| StoreError::Invalid("annotation without an id".into()))?;
         self.id.push(id);
@@ -248,7 +251,7 @@ impl Rows {
         self.kind.push(kind);
         self.frame.push(frame);
         self.label_id.push(label_id);
-        self.body.push(body);
+        self.ends.push(self.bodies.len());
         Ok(())
     }
 }
@@ -350,7 +353,7 @@ impl BulkInsert for sqlx::SqliteConnection {
                     .push_bind(rows.kind[i])
                     .push_bind(rows.frame[i])
                     .push_bind(rows.label_id[i])
-                    .push_bind(rows.body[i].as_slice());
+                    .push_bind(rows.body(i));
             });
             qb.build().execute(&mut *self).await?;
             start = end;
@@ -379,7 +382,11 @@ impl BulkInsert for sqlx::PgConnection {
             .bind(&rows.kind)
             .bind(&rows.frame)
             .bind(&rows.label_id)
-            .bind(&rows.body)
+            .bind(
+                (0..rows.len())
+                    .map(|i| rows.body(i))
+                    .collect::<Vec<&[u8]>>(),
+            )
             .execute(&mut *self)
             .await?;
             return Ok(());
@@ -405,7 +412,7 @@ impl BulkInsert for sqlx::PgConnection {
                 buf.extend_from_slice(&8i32.to_be_bytes());
                 buf.extend_from_slice(&v.to_be_bytes());
             }
-            let body = &rows.body[i];
+            let body = rows.body(i);
             let len = i32::try_from(body.len())
                 .map_err(|_| StoreError::Invalid("annotation too large".into()))?;
             buf.extend_from_slice(&len.to_be_bytes());
@@ -587,50 +594,66 @@ impl Db {
                 tx.rollback().await?;
                 return Ok(WriteOutcome::Conflict(current));
             }
-            let mut rows = Rows::default();
-            let mut changed = false;
-            for w in writes {
-                let job = w.job_id;
-                match w.op {
-                    WriteOp::Replace(_) | WriteOp::Clear => {
-                        let r = sqlx::query("DELETE FROM annotations WHERE job_id = $1")
-                            .bind(job)
-                            .execute(&mut *tx)
-                            .await?;
-                        changed |= r.rows_affected() > 0;
-                    }
-                    WriteOp::Update(d) => {
-                        for (kind, ids) in [
-                            (
-                                KIND_TAG,
-                                d.tags.iter().filter_map(|t| t.id).collect::<Vec<_>>(),
-                            ),
-                            (KIND_SHAPE, d.shapes.iter().filter_map(|s| s.id).collect()),
-                            (KIND_TRACK, d.tracks.iter().filter_map(|t| t.id).collect()),
-                        ] {
-                            delete_ids!(tx, job, kind, ids);
+            // The old rows are deleted while the new ones are encoded: the DELETE is
+            // sent first, then encoding runs on this thread while PostgreSQL (another
+            // process) works; a big PUT spends about as long in each.
+            let deletes = async {
+                let mut changed = false;
+                for w in writes {
+                    let job = w.job_id;
+                    match w.op {
+                        WriteOp::Replace(_) | WriteOp::Clear => {
+                            let r = sqlx::query("DELETE FROM annotations WHERE job_id = $1")
+                                .bind(job)
+                                .execute(&mut *tx)
+                                .await?;
+                            changed |= r.rows_affected() > 0;
                         }
-                    }
-                    WriteOp::Delete {
-                        tags,
-                        shapes,
-                        tracks,
-                    } => {
-                        for (kind, ids) in
-                            [(KIND_TAG, tags), (KIND_SHAPE, shapes), (KIND_TRACK, tracks)]
-                        {
-                            changed |= delete_ids!(tx, job, kind, ids) > 0;
+                        WriteOp::Update(d) => {
+                            for (kind, ids) in [
+                                (
+                                    KIND_TAG,
+                                    d.tags.iter().filter_map(|t| t.id).collect::<Vec<_>>(),
+                                ),
+                                (KIND_SHAPE, d.shapes.iter().filter_map(|s| s.id).collect()),
+                                (KIND_TRACK, d.tracks.iter().filter_map(|t| t.id).collect()),
+                            ] {
+                                delete_ids!(tx, job, kind, ids);
+                            }
                         }
+                        WriteOp::Delete {
+                            tags,
+                            shapes,
+                            tracks,
+                        } => {
+                            for (kind, ids) in
+                                [(KIND_TAG, tags), (KIND_SHAPE, shapes), (KIND_TRACK, tracks)]
+                            {
+                                changed |= delete_ids!(tx, job, kind, ids) > 0;
+                            }
+                        }
+                        WriteOp::Create(_) => {}
                     }
-                    WriteOp::Create(_) => {}
                 }
-                if let WriteOp::Replace(d) | WriteOp::Create(d) | WriteOp::Update(d) = w.op {
-                    rows.push_doc(job, d)?;
+                Ok::<bool, StoreError>(changed)
+            };
+            let encode = async {
+                let mut rows = Rows::default();
+                for w in writes {
+                    if let WriteOp::Replace(d) | WriteOp::Create(d) | WriteOp::Update(d) = w.op {
+                        rows.push_doc(w.job_id, d)?;
+                    }
                 }
-            }
+                rows.sort_by_id();
+                Ok::<Rows, StoreError>(rows)
+            };
+            let started = std::time::Instant::now();
+            let (deleted, rows) = futures_util::join!(deletes, encode);
+            let (mut changed, rows) = (deleted?, rows?);
+            let prepared = started.elapsed();
             changed |= rows.len() > 0;
-            rows.sort_by_id();
             (*tx).insert_rows(&rows).await?;
+            let inserted = started.elapsed();
             for (w, v) in writes.iter().zip(&versions) {
                 let (t, s, k) = w.op.counts();
                 sqlx::query(
@@ -669,6 +692,13 @@ impl Db {
                 .await?;
             }
             tx.commit().await?;
+            tracing::debug!(
+                rows = rows.len(),
+                delete_and_encode_ms = prepared.as_secs_f64() * 1e3,
+                insert_ms = (inserted - prepared).as_secs_f64() * 1e3,
+                commit_ms = (started.elapsed() - inserted).as_secs_f64() * 1e3,
+                "annotations written"
+            );
             Ok(WriteOutcome::Done(versions))
         })
     }
