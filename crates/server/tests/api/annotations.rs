@@ -1107,14 +1107,15 @@ async fn concurrent_creates_are_serialized(app: TestApp) {
     );
 }
 
-/// A job of a few thousand shapes (its answer is rendered while the database writes):
-/// the answer carries the new version, every id, and GET returns the same objects.
+/// A job of 8,000 shapes (a body over 1 MB, whose shapes are parsed on two threads; its
+/// answer is rendered while the database writes): the answer carries the new version,
+/// every id, and GET returns the same objects.
 async fn big_job_put_and_get(app: TestApp) {
     let t = app.admin_token.clone();
     let (task, jobs) = annotated_task(&app, &t, json!({})).await;
     let i = ids(&task);
     let job = jobs[0];
-    let shapes: Vec<Value> = (0..3000)
+    let shapes: Vec<Value> = (0..8000)
         .map(|n| {
             rect(
                 n % 8,
@@ -1125,6 +1126,7 @@ async fn big_job_put_and_get(app: TestApp) {
         })
         .collect();
     let doc = json!({"version": 0, "tags": [], "tracks": [], "shapes": shapes});
+    assert!(doc.to_string().len() > 1 << 20);
     for round in 1..=2 {
         let r = send(
             &app,
@@ -1138,18 +1140,26 @@ async fn big_job_put_and_get(app: TestApp) {
         assert_eq!(r.body["version"], round);
         assert_eq!(r.headers["etag"], format!("\"{round}\""));
         let answered = r.body["shapes"].as_array().unwrap();
-        assert_eq!(answered.len(), 3000);
+        assert_eq!(answered.len(), 8000);
         assert!(
             answered
                 .iter()
                 .zip(&shapes)
-                .all(|(a, s)| a["points"] == s["points"] && a["id"].is_i64())
+                .all(|(a, s)| a["points"] == s["points"]
+                    && a["frame"] == s["frame"]
+                    && a["id"].is_i64())
         );
         let got = app
             .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
             .await;
         assert_eq!(got.body["version"], round);
-        assert_eq!(got.body["shapes"].as_array().unwrap().len(), 3000);
+        let stored = got.body["shapes"].as_array().unwrap();
+        assert_eq!(stored.len(), 8000);
+        let mut sent: Vec<i64> = answered.iter().map(|a| a["id"].as_i64().unwrap()).collect();
+        let mut read: Vec<i64> = stored.iter().map(|a| a["id"].as_i64().unwrap()).collect();
+        sent.sort_unstable();
+        read.sort_unstable();
+        assert_eq!(sent, read, "every answered id is stored, once");
         // a second read (from the document cache) is the same
         let again = app
             .get(&format!("/api/v1/jobs/{job}/annotations"), &t)
