@@ -88,11 +88,44 @@ fn file_path(core: &Core, task_id: i64, kind: ExportKind, format: &str, stamp: i
             }
         })
         .collect();
+    task_exports_dir(core, task_id).join(format!("{}-{slug}-{stamp}.zip", kind.as_str()))
+}
+
+/// The folder of a task's export files (removed with the task).
+pub(crate) fn task_exports_dir(core: &Core, task_id: i64) -> PathBuf {
     core.config()
         .data_dir
         .join("exports")
         .join(format!("task_{task_id}"))
-        .join(format!("{}-{slug}-{stamp}.zip", kind.as_str()))
+}
+
+/// Removes the files of the same kind and format as `newest` made before the task last
+/// changed: a download always asks for the file of the task's current state, so they
+/// would only fill the disk.
+fn remove_older_exports(newest: &std::path::Path) {
+    let (Some(dir), Some(name)) = (newest.parent(), newest.file_name().and_then(|n| n.to_str()))
+    else {
+        return;
+    };
+    // `{kind}-{slug}-{stamp}.zip`: the same up to the last `-`
+    let Some(cut) = name.rfind('-') else { return };
+    let prefix = &name[..=cut];
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(other) = file.to_str() else { continue };
+        let stamp = other
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(".zip"));
+        if other != name
+            && stamp.is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
+            && let Err(err) = std::fs::remove_file(e.path())
+        {
+            tracing::warn!(file = %e.path().display(), error = %err, "could not remove an old export");
+        }
+    }
 }
 
 /// `YYYY-MM-DD HH:MM:SS.ffffff+HH:MM` in the server time zone (CVAT's XML dates).
@@ -227,6 +260,7 @@ pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), Strin
             .sync_all()
             .map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, &out).map_err(|e| e.to_string())?;
+        remove_older_exports(&out);
         Ok(())
     })
     .await

@@ -342,16 +342,22 @@ impl TaskService<'_> {
         self.view(task, jobs).await
     }
 
-    /// `DELETE /tasks/{id}` (§6.7): the task, its annotations and its media.
+    /// `DELETE /tasks/{id}` (§6.7): the task, its annotations, its media and its
+    /// export files.
     pub async fn delete(&self, actor: &Actor, id: i64) -> Result<()> {
         self.authorized(actor, id, Want::Delete).await?;
-        if let Some(data_id) = self.core.db().delete_task(id).await? {
+        let data = self.core.db().delete_task(id).await?;
+        let mut dirs = vec![crate::exports::task_exports_dir(self.core, id)];
+        if let Some(data_id) = data {
             let dir = data_dir(self.core, data_id);
             self.core.files().forget_under(&dir);
+            dirs.push(dir);
+        }
+        for dir in dirs {
             if let Err(e) = tokio::fs::remove_dir_all(&dir).await
                 && e.kind() != std::io::ErrorKind::NotFound
             {
-                tracing::warn!(task_id = id, error = %e, "could not remove media of a deleted task");
+                tracing::warn!(task_id = id, dir = %dir.display(), error = %e, "could not remove files of a deleted task");
             }
         }
         Ok(())

@@ -1354,6 +1354,22 @@ async fn export_cvat_for_images(app: TestApp) {
     let files = crate::media::unzip(&r.bytes().await.unwrap());
     let xml = String::from_utf8(files[0].1.clone()).unwrap();
     assert!(!xml.contains(r#"label="car""#), "the deleted box is gone");
+    // the file made before the change was removed when the new one was made
+    let exports = app.data_path().join("exports").join(format!("task_{tid}"));
+    let names = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let kept = names(&exports);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        kept[0].starts_with("annotations-cvat_for_images_1_1-"),
+        "{kept:?}"
+    );
     // a stranger may not export
     let (_, stranger) = app.user_in("outsider", &["user"]).await;
     let r = app
@@ -1365,6 +1381,17 @@ async fn export_cvat_for_images(app: TestApp) {
             .await;
     }
     assert_eq!(app.get(&url(""), &stranger).await.status, 403);
+    // deleting the task removes its export files
+    let r = send(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/tasks/{tid}"),
+        &t,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    assert!(!exports.exists(), "{:?}", names(&exports));
 }
 
 /// "CVAT for video 1.1": tracks frame by frame, standalone shapes as two-element tracks.
