@@ -53,6 +53,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("bad database URL: {0}")]
     Url(String),
+    /// An error reported by the database engine outside sqlx (its C API).
+    #[error("database error: {0}")]
+    Engine(String),
     /// Data that cannot be stored or read back as it is (a bug or a damaged row).
     #[error("invalid data: {0}")]
     Invalid(String),

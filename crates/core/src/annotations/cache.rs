@@ -8,7 +8,9 @@
 //! least recently used entries go first.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+
+use bytes::Bytes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key {
@@ -20,7 +22,7 @@ pub struct Key {
 
 #[derive(Default)]
 struct Inner {
-    entries: HashMap<Key, (Arc<[u8]>, u64)>,
+    entries: HashMap<Key, (Bytes, u64)>,
     bytes: usize,
     tick: u64,
 }
@@ -39,7 +41,7 @@ impl DocumentCache {
         }
     }
 
-    pub fn get(&self, key: &Key) -> Option<Arc<[u8]>> {
+    pub fn get(&self, key: &Key) -> Option<Bytes> {
         let mut g = self.inner.lock().ok()?;
         g.tick += 1;
         let tick = g.tick;
@@ -50,7 +52,7 @@ impl DocumentCache {
 
     /// Keeps a rendered document; older versions of the job are dropped. Documents
     /// larger than a quarter of the budget are not kept.
-    pub fn put(&self, key: Key, doc: Arc<[u8]>) {
+    pub fn put(&self, key: Key, doc: Bytes) {
         if doc.len() > self.budget / 4 {
             return;
         }
@@ -127,24 +129,24 @@ mod tests {
     #[test]
     fn bounded_by_bytes_newest_versions_only() {
         let c = DocumentCache::new(400);
-        c.put(key(1, 1), Arc::from(vec![0u8; 100]));
-        c.put(key(1, 2), Arc::from(vec![0u8; 100]));
+        c.put(key(1, 1), Bytes::from(vec![0u8; 100]));
+        c.put(key(1, 2), Bytes::from(vec![0u8; 100]));
         assert!(c.get(&key(1, 1)).is_none(), "older versions are dropped");
         assert_eq!(c.bytes(), 100);
-        c.put(key(2, 1), Arc::from(vec![0u8; 100]));
-        c.put(key(3, 1), Arc::from(vec![0u8; 100]));
+        c.put(key(2, 1), Bytes::from(vec![0u8; 100]));
+        c.put(key(3, 1), Bytes::from(vec![0u8; 100]));
         c.get(&key(1, 2));
-        c.put(key(4, 1), Arc::from(vec![0u8; 100]));
-        c.put(key(5, 1), Arc::from(vec![0u8; 100]));
+        c.put(key(4, 1), Bytes::from(vec![0u8; 100]));
+        c.put(key(5, 1), Bytes::from(vec![0u8; 100]));
         assert!(c.bytes() <= 400);
         assert!(c.get(&key(1, 2)).is_some(), "recently used stays");
         assert!(c.get(&key(2, 1)).is_none(), "least recently used went");
-        c.put(key(6, 1), Arc::from(vec![0u8; 101]));
+        c.put(key(6, 1), Bytes::from(vec![0u8; 101]));
         assert!(c.get(&key(6, 1)).is_none(), "too big for the budget");
         c.forget_job(1);
         assert!(c.get(&key(1, 2)).is_none());
         let off = DocumentCache::new(0);
-        off.put(key(1, 1), Arc::from(vec![0u8; 1]));
+        off.put(key(1, 1), Bytes::from(vec![0u8; 1]));
         assert!(off.get(&key(1, 1)).is_none());
     }
 }

@@ -360,28 +360,31 @@ pub fn render_parallel(doc: &LabeledData) -> Vec<u8> {
     if doc.shapes.len() < PARALLEL_RENDER_FROM {
         return render(doc);
     }
-    fn items(shapes: &[ferrocat_wire::annotations::Shape]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(shapes.len() * 256);
+    fn items(out: &mut Vec<u8>, shapes: &[ferrocat_wire::annotations::Shape]) {
         for (i, s) in shapes.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            let _ = serde_json::to_writer(&mut out, s);
+            let _ = serde_json::to_writer(&mut *out, s);
         }
-        out
     }
     let (a, b) = doc.shapes.split_at(doc.shapes.len() / 2);
-    let (first, second) = std::thread::scope(|scope| {
-        let h = scope.spawn(|| items(b));
-        let first = items(a);
-        (first, h.join().unwrap_or_default())
+    // The first half is written straight into the answer, the second into a buffer of
+    // its own that is appended: one copy of half the document, not two of all of it.
+    let mut out = Vec::with_capacity(doc.shapes.len() * 256 + 1024);
+    let second = std::thread::scope(|scope| {
+        let h = scope.spawn(|| {
+            let mut second = Vec::with_capacity(b.len() * 256);
+            items(&mut second, b);
+            second
+        });
+        out.extend_from_slice(format!("{{\"version\":{},\"tracks\":", doc.version).as_bytes());
+        let _ = serde_json::to_writer(&mut out, &doc.tracks);
+        out.extend_from_slice(b",\"shapes\":[");
+        items(&mut out, a);
+        h.join().unwrap_or_default()
     });
-    let mut out = Vec::with_capacity(first.len() + second.len() + 1024);
-    out.extend_from_slice(format!("{{\"version\":{},\"tracks\":", doc.version).as_bytes());
-    let _ = serde_json::to_writer(&mut out, &doc.tracks);
-    out.extend_from_slice(b",\"shapes\":[");
-    out.extend_from_slice(&first);
-    if !first.is_empty() && !second.is_empty() {
+    if !a.is_empty() && !second.is_empty() {
         out.push(b',');
     }
     out.extend_from_slice(&second);
@@ -483,11 +486,7 @@ impl AnnotationService<'_> {
 
     /// `GET /jobs/{id}/annotations` rendered as JSON with its version, from the
     /// document cache when the job has not changed since it was last rendered.
-    pub async fn job_get_json(
-        &self,
-        actor: &Actor,
-        id: i64,
-    ) -> Result<(std::sync::Arc<[u8]>, i64)> {
+    pub async fn job_get_json(&self, actor: &Actor, id: i64) -> Result<(Bytes, i64)> {
         let scope = self.job_scope(actor, id, false).await?;
         let key = cache::Key {
             job_id: id,
@@ -498,13 +497,22 @@ impl AnnotationService<'_> {
         if let Some(hit) = docs.get(&key) {
             return Ok((hit, key.version));
         }
+        let started = std::time::Instant::now();
         let doc = self.read(&scope).await?;
+        let read = started.elapsed();
         let version = doc.version;
-        let bytes: std::sync::Arc<[u8]> = self
+        // Vec → Bytes keeps the buffer (no copy of a document of tens of MB)
+        let bytes: Bytes = self
             .core
             .blocking(move || render_parallel(&doc))
             .await?
             .into();
+        tracing::debug!(
+            job_id = id,
+            read_ms = read.as_secs_f64() * 1e3,
+            render_ms = (started.elapsed() - read).as_secs_f64() * 1e3,
+            "annotations rendered"
+        );
         // Cached under the version the read saw (one snapshot), never a newer one.
         docs.put(cache::Key { version, ..key }, bytes.clone());
         Ok((bytes, version))

@@ -210,11 +210,7 @@ pub async fn job_get(
         .job_get_json(&me.actor, parse_id(&id)?)
         .await?;
     // served from the shared buffer, without a copy
-    Ok(json_response(
-        StatusCode::OK,
-        Bytes::from_owner(body),
-        Some(version),
-    ))
+    Ok(json_response(StatusCode::OK, body, Some(version)))
 }
 
 /// Replace a job's annotations. `If-Match` and `Idempotency-Key` are honoured.
