@@ -194,20 +194,20 @@ mod tests {
 
     fn shape(n: usize) -> Shape {
         Shape {
-            kind: if n % 2 == 0 {
+            kind: if n.is_multiple_of(2) {
                 ShapeType::Rectangle
             } else {
                 ShapeType::Polygon
             },
-            occluded: n % 3 == 0,
+            occluded: n.is_multiple_of(3),
             z_order: (n % 5) as i64,
-            points: (0..if n % 2 == 0 { 4 } else { 8 })
+            points: (0..if n.is_multiple_of(2) { 4 } else { 8 })
                 .map(|k| (n * 7 + k) as f64 * 1.25 + 0.1)
                 .collect(),
-            id: (n % 4 != 0).then_some(n as i64 + 1),
+            id: (!n.is_multiple_of(4)).then_some(n as i64 + 1),
             frame: (n % 50) as i64,
             label_id: 3,
-            group: (n % 7 == 0).then_some(2),
+            group: n.is_multiple_of(7).then_some(2),
             attributes: vec![
                 AttributeValue {
                     spec_id: 1,
