@@ -99,9 +99,10 @@ pub(crate) fn task_exports_dir(core: &Core, task_id: i64) -> PathBuf {
         .join(format!("task_{task_id}"))
 }
 
-/// Removes the files of the same kind and format as `newest` made before the task last
-/// changed: a download always asks for the file of the task's current state, so they
-/// would only fill the disk.
+/// Removes the files of the same kind and format as `newest` made for an earlier state
+/// of the task (a smaller stamp): a download always asks for the file of the task's
+/// current state, so they would only fill the disk. Files of later states stay (an
+/// export that finishes late must not remove a newer one).
 fn remove_older_exports(newest: &std::path::Path) {
     let (Some(dir), Some(name)) = (newest.parent(), newest.file_name().and_then(|n| n.to_str()))
     else {
@@ -110,17 +111,20 @@ fn remove_older_exports(newest: &std::path::Path) {
     // `{kind}-{slug}-{stamp}.zip`: the same up to the last `-`
     let Some(cut) = name.rfind('-') else { return };
     let prefix = &name[..=cut];
+    let stamp_of = |file: &str| -> Option<i64> {
+        file.strip_prefix(prefix)?
+            .strip_suffix(".zip")?
+            .parse()
+            .ok()
+    };
+    let Some(mine) = stamp_of(name) else { return };
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for e in entries.flatten() {
         let file = e.file_name();
         let Some(other) = file.to_str() else { continue };
-        let stamp = other
-            .strip_prefix(prefix)
-            .and_then(|rest| rest.strip_suffix(".zip"));
-        if other != name
-            && stamp.is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
+        if stamp_of(other).is_some_and(|s| s < mine)
             && let Err(err) = std::fs::remove_file(e.path())
         {
             tracing::warn!(file = %e.path().display(), error = %err, "could not remove an old export");

@@ -501,10 +501,15 @@ impl AnnotationService<'_> {
         let doc = self.read(&scope).await?;
         let read = started.elapsed();
         let version = doc.version;
-        // Vec → Bytes keeps the buffer (no copy of a document of tens of MB)
+        // Vec → Bytes keeps the buffer (no copy of a document of tens of MB); shrunk
+        // first, as the cache counts the length
         let bytes: Bytes = self
             .core
-            .blocking(move || render_parallel(&doc))
+            .blocking(move || {
+                let mut v = render_parallel(&doc);
+                v.shrink_to_fit();
+                v
+            })
             .await?
             .into();
         tracing::debug!(

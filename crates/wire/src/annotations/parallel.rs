@@ -19,6 +19,10 @@ use super::{LabeledData, Shape};
 const KEY_WITHIN: usize = 64 << 10;
 /// How far past the middle a boundary between two shapes is looked for.
 const BOUNDARY_WITHIN: usize = 256 << 10;
+/// Candidate boundaries tried, and how much of the body each try may read: a body made
+/// of nothing but `},{` must not cost more than a plain parse.
+const BOUNDARY_TRIES: usize = 64;
+const SHAPE_WITHIN: usize = 64 << 10;
 
 /// `body` parsed as `serde_json::from_slice::<LabeledData>` would, or `None`.
 pub(super) fn parse(body: &[u8]) -> Option<LabeledData> {
@@ -165,7 +169,8 @@ fn top_level_array(body: &[u8], key: &[u8]) -> Option<usize> {
 fn shape_boundary(body: &[u8], from: usize) -> Option<usize> {
     let end = body.len().min(from + BOUNDARY_WITHIN);
     let mut i = from;
-    while i < end {
+    let mut tries = 0;
+    while i < end && tries < BOUNDARY_TRIES {
         i += body[i..end].iter().position(|&c| c == b'}')? + 1;
         let comma = skip_ws(body, i);
         if body.get(comma) != Some(&b',') {
@@ -179,7 +184,10 @@ fn shape_boundary(body: &[u8], from: usize) -> Option<usize> {
         if body[key..].starts_with(b"\"spec_id\"") || body[key..].starts_with(b"\"value\"") {
             continue;
         }
-        let mut de = serde_json::Deserializer::from_slice(&body[next..]);
+        tries += 1;
+        // a shape bigger than SHAPE_WITHIN is simply not split at
+        let within = &body[next..body.len().min(next + SHAPE_WITHIN)];
+        let mut de = serde_json::Deserializer::from_slice(within);
         if Shape::deserialize(&mut de).is_ok() {
             return Some(comma);
         }
@@ -331,6 +339,23 @@ mod tests {
                 .replacen("\"shapes\"", "\"sh\\u0061pes\"", 1);
         assert_eq!(parse(escaped.as_bytes()), None);
         assert_eq!(serial(escaped.as_bytes()), serial(&body));
+    }
+
+    #[test]
+    fn a_body_of_false_boundaries_costs_little() {
+        // every `},{` is a candidate and none is a shape; each try reads a bounded slice
+        let mut body = b"{\"version\":1,\"tags\":[],\"tracks\":[],\"shapes\":[".to_vec();
+        for _ in 0..200_000 {
+            body.extend_from_slice(b"{},{\"k\":[");
+        }
+        let t = std::time::Instant::now();
+        assert_eq!(parse(&body), None);
+        // generous for a debug build on a busy machine; unbounded tries took minutes
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     #[test]
