@@ -168,9 +168,41 @@ pub struct CommitRow {
     pub message: String,
 }
 
-/// Rows to insert, as column vectors (PostgreSQL binds each as one array). The bodies
-/// are encoded one after another into one buffer: one allocation for a whole job, not
-/// one per object, to fill and to free.
+/// Row bodies back to back in one buffer (one allocation for a whole job, not one per
+/// object, to fill and to free); body `i` is `bytes[ends[i - 1]..ends[i]]`.
+#[derive(Default)]
+struct Bodies {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Bodies {
+    fn push(&mut self, body: &[u8]) {
+        self.bytes.extend_from_slice(body);
+        self.end_body();
+    }
+
+    /// Ends the body whose bytes were just appended to `bytes`.
+    fn end_body(&mut self) {
+        self.ends.push(self.bytes.len());
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+}
+
+/// Rows to insert, as column vectors (PostgreSQL binds each as one array); the bodies
+/// are encoded straight into one buffer.
 #[derive(Default)]
 struct Rows {
     id: Vec<i64>,
@@ -178,9 +210,7 @@ struct Rows {
     kind: Vec<i16>,
     frame: Vec<i64>,
     label_id: Vec<i64>,
-    /// Every body, back to back; row `i` is `bodies[ends[i - 1]..ends[i]]`.
-    bodies: Vec<u8>,
-    ends: Vec<usize>,
+    bodies: Bodies,
 }
 
 impl Rows {
@@ -189,8 +219,7 @@ impl Rows {
     }
 
     fn body(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.bodies[start..self.ends[i]]
+        self.bodies.get(i)
     }
 
     /// Puts the rows in id order, the order in which a job is read back.
@@ -203,13 +232,12 @@ impl Rows {
         fn permute<T: Copy>(v: &mut Vec<T>, order: &[usize]) {
             *v = order.iter().map(|&i| v[i]).collect();
         }
-        let mut bodies = Vec::with_capacity(self.bodies.len());
-        let mut ends = Vec::with_capacity(self.ends.len());
+        let mut bodies = Bodies::default();
+        bodies.bytes.reserve(self.bodies.bytes.len());
         for &i in &order {
-            bodies.extend_from_slice(self.body(i));
-            ends.push(bodies.len());
+            bodies.push(self.body(i));
         }
-        (self.bodies, self.ends) = (bodies, ends);
+        self.bodies = bodies;
         permute(&mut self.id, &order);
         permute(&mut self.job_id, &order);
         permute(&mut self.kind, &order);
@@ -220,17 +248,18 @@ impl Rows {
     fn push_doc(&mut self, job_id: i64, d: &LabeledData) -> Result<()> {
         let points: usize = d.shapes.iter().map(|s| s.points.len()).sum();
         self.bodies
+            .bytes
             .reserve(d.tags.len() * 48 + d.shapes.len() * 96 + points * 8);
         for t in &d.tags {
-            codec::encode_tag_into(t, &mut self.bodies);
+            codec::encode_tag_into(t, &mut self.bodies.bytes);
             self.push(job_id, KIND_TAG, t.id, t.frame, t.label_id)?;
         }
         for s in &d.shapes {
-            codec::encode_shape_into(s, &mut self.bodies);
+            codec::encode_shape_into(s, &mut self.bodies.bytes);
             self.push(job_id, KIND_SHAPE, s.id, s.frame, s.label_id)?;
         }
         for t in &d.tracks {
-            codec::encode_track_into(t, &mut self.bodies);
+            codec::encode_track_into(t, &mut self.bodies.bytes);
             self.push(job_id, KIND_TRACK, t.id, t.frame, t.label_id)?;
         }
         Ok(())
@@ -251,7 +280,7 @@ impl Rows {
         self.kind.push(kind);
         self.frame.push(frame);
         self.label_id.push(label_id);
-        self.ends.push(self.bodies.len());
+        self.bodies.end_body();
         Ok(())
     }
 }
@@ -259,30 +288,6 @@ impl Rows {
 /// Inserting rows differs by engine (speed): multi-row VALUES vs. UNNEST.
 trait BulkInsert {
     async fn insert_rows(&mut self, rows: &Rows) -> Result<()>;
-}
-
-/// The row bodies of a job, back to back in one buffer (one allocation for the whole
-/// job, not one per object); body `i` is `bytes[ends[i - 1]..ends[i]]`.
-#[derive(Default)]
-struct Bodies {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
-}
-
-impl Bodies {
-    fn push(&mut self, body: &[u8]) {
-        self.bytes.extend_from_slice(body);
-        self.ends.push(self.bytes.len());
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(&self.ends).map(|(a, &b)| &self.bytes[a..b])
-    }
-
-    fn len(&self) -> usize {
-        self.ends.len()
-    }
 }
 
 /// Reading a job's bodies differs by engine (speed): sqlx hands rows over one by one
