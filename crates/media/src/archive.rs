@@ -29,17 +29,22 @@ pub struct Limits {
     pub max_files: usize,
     /// Maximum total size of the extracted files, counted as they are written.
     pub max_total_bytes: u64,
-    /// Maximum ratio of a zip member's extracted size to its compressed size.
+    /// Maximum ratio of extracted to compressed size: per member for zip, for the whole
+    /// stream for tar.gz (a plain tar is not compressed, its ratio is 1).
     pub max_ratio: u64,
+    /// Largest single member; a member that declares more is refused before any of it is
+    /// read, one that turns out larger is stopped at the limit.
+    pub max_member_bytes: u64,
 }
 
 impl Default for Limits {
-    /// 1 000 000 files, 64 GiB, ratio 1000.
+    /// 1 000 000 files, 64 GiB, ratio 100, 512 MiB a member.
     fn default() -> Self {
         Limits {
             max_files: 1_000_000,
             max_total_bytes: 64 << 30,
-            max_ratio: 1000,
+            max_ratio: 100,
+            max_member_bytes: 512 << 20,
         }
     }
 }
@@ -121,6 +126,11 @@ pub fn extract(archive: &Path, dest: &Path, limits: &Limits) -> Result<Vec<Strin
     fs::create_dir_all(dest)?;
 
     let mut out = Extractor::new(dest, limits);
+    if format == Format::Gzip {
+        // The same ratio limit as zip's, over the whole compressed stream.
+        let compressed = file.metadata()?.len().max(1);
+        out.ratio_budget = Some(compressed.saturating_mul(limits.max_ratio));
+    }
     match format {
         Format::Zip => out.zip(BufReader::new(file))?,
         Format::Tar => out.tar(BufReader::new(file))?,
@@ -231,6 +241,8 @@ struct Extractor<'a> {
     /// Directory and metadata entries seen.
     other_entries: usize,
     total_bytes: u64,
+    /// For a compressed stream (tar.gz): the most bytes its ratio limit lets out.
+    ratio_budget: Option<u64>,
 }
 
 impl<'a> Extractor<'a> {
@@ -241,6 +253,7 @@ impl<'a> Extractor<'a> {
             files: Vec::new(),
             other_entries: 0,
             total_bytes: 0,
+            ratio_budget: None,
         }
     }
 
@@ -265,6 +278,25 @@ impl<'a> Extractor<'a> {
                 self.limits.max_total_bytes
             )));
         }
+        if let Some(budget) = self.ratio_budget
+            && self.total_bytes > budget
+        {
+            return Err(MediaError::TooLarge(format!(
+                "archive expands beyond {budget} bytes (compression ratio over {})",
+                self.limits.max_ratio
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses member `rel` when `size` (declared or written so far) is over the limit.
+    fn check_member_size(&self, rel: &str, size: u64) -> Result<()> {
+        if size > self.limits.max_member_bytes {
+            return Err(MediaError::TooLarge(format!(
+                "archive member {rel} is larger than the limit of {} bytes per file",
+                self.limits.max_member_bytes
+            )));
+        }
         Ok(())
     }
 
@@ -280,6 +312,7 @@ impl<'a> Extractor<'a> {
     /// (the zip ratio limit); every chunk is counted against the limits before it is written.
     /// Returns the number of bytes written.
     fn write_file(&mut self, rel: &str, reader: &mut impl Read, max_bytes: u64) -> Result<u64> {
+        self.check_member_size(rel, 0)?;
         if self.files.len() >= self.limits.max_files {
             return Err(MediaError::TooLarge(format!(
                 "archive has more than {} files",
@@ -301,6 +334,7 @@ impl<'a> Extractor<'a> {
                 Err(e) => return Err(read_error(&format!("archive member {rel}"), e)),
             };
             written += n as u64;
+            self.check_member_size(rel, written)?;
             if written > max_bytes {
                 return Err(MediaError::TooLarge(format!(
                     "archive member {rel} expands beyond {max_bytes} bytes \
@@ -347,6 +381,7 @@ impl<'a> Extractor<'a> {
                     "archive member {name:?} has an empty path"
                 )));
             };
+            self.check_member_size(&rel, member.size())?;
             let max_bytes = member
                 .compressed_size()
                 .saturating_mul(self.limits.max_ratio);
@@ -435,6 +470,7 @@ impl<'a> Extractor<'a> {
                     let rel = sanitize(&name)?.ok_or_else(|| {
                         MediaError::Unsafe(format!("archive member {name:?} has an empty path"))
                     })?;
+                    self.check_member_size(&rel, size)?;
                     let written = self.write_file(&rel, &mut entry, u64::MAX)?;
                     if written < size {
                         return Err(MediaError::Corrupt(format!(

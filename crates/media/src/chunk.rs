@@ -39,6 +39,25 @@ pub fn write_zip_chunk<W: Write + Seek, B: AsRef<[u8]>>(
     zip.finish().map_err(zip_error)
 }
 
+/// Writes a zip chunk like [`write_zip_chunk`] from files on disk, each copied through a
+/// small buffer, so that a chunk of big originals never sits in memory.
+pub fn write_zip_chunk_from_files<W: Write + Seek>(
+    out: W,
+    members: impl IntoIterator<Item = (String, std::path::PathBuf)>,
+) -> Result<W> {
+    let mut zip = ZipWriter::new(out);
+    for (name, path) in members {
+        let mut file = std::fs::File::open(&path)?;
+        let len = file.metadata()?.len();
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Stored)
+            .large_file(len >= u64::from(u32::MAX));
+        zip.start_file(name, options).map_err(zip_error)?;
+        std::io::copy(&mut file, &mut zip)?;
+    }
+    zip.finish().map_err(zip_error)
+}
+
 /// Member name in a compressed chunk: `format!("{:06}.jpeg", index_in_chunk)`.
 pub fn compressed_member_name(index_in_chunk: usize) -> String {
     format!("{index_in_chunk:06}.jpeg")

@@ -331,3 +331,65 @@ fn unsupported_and_corrupt_archives() {
     let (_, result) = extract_bytes(&empty, &limits);
     assert_eq!(result.expect("empty zip"), Vec::<String>::new());
 }
+
+/// A tar.gz of one member of `size` zero bytes, made by streaming (never whole in memory).
+fn zeros_tar_gz(size: u64) -> Vec<u8> {
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    gz.write_all(raw_header("zeros.bmp", EntryType::Regular, size).as_bytes())
+        .expect("gz");
+    let block = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        gz.write_all(&block[..n]).expect("gz");
+        left -= n as u64;
+    }
+    gz.write_all(&vec![0u8; 1024 + (512 - (size % 512) as usize) % 512])
+        .expect("gz");
+    gz.finish().expect("gz")
+}
+
+#[test]
+fn tar_gz_has_a_ratio_limit_too() {
+    // 64 MB of zeros compress about 1000 times: over the default ratio of 100, and refused
+    // when no more than ratio × compressed size was written.
+    let bomb = zeros_tar_gz(64 << 20);
+    let (dest, result) = extract_bytes(&bomb, &Limits::default());
+    assert!(
+        matches!(result, Err(MediaError::TooLarge(ref m)) if m.contains("ratio")),
+        "{result:?}"
+    );
+    let written = fs::metadata(dest.path().join("zeros.bmp")).map_or(0, |m| m.len());
+    assert!(written <= bomb.len() as u64 * 100, "wrote {written} bytes");
+}
+
+#[test]
+fn a_member_over_the_size_limit_is_refused_before_it_is_read() {
+    // Declares 4 GiB, holds 1 MB: refused from the header, nothing written.
+    let mut tar = raw_header("big.jpg", EntryType::Regular, 4 << 30)
+        .as_bytes()
+        .to_vec();
+    tar.extend(vec![0u8; 1 << 20]);
+    let (dest, result) = extract_bytes(&tar, &Limits::default());
+    assert!(
+        matches!(result, Err(MediaError::TooLarge(ref m)) if m.contains("big.jpg")),
+        "{result:?}"
+    );
+    assert!(!dest.path().join("big.jpg").exists());
+    // Zip declares sizes too; and a member that is larger than it says stops at the limit.
+    let small = Limits {
+        max_member_bytes: 100_000,
+        ..Limits::default()
+    };
+    let members = vec![("a.png", noise(200_000, 4))];
+    let (_, result) = extract_bytes(&zip_bytes(&members, &[]), &small);
+    assert!(matches!(result, Err(MediaError::TooLarge(_))), "{result:?}");
+    let (_, result) = extract_bytes(&gzip(&tar_bytes(&members)), &small);
+    assert!(matches!(result, Err(MediaError::TooLarge(_))), "{result:?}");
+    let ok = Limits {
+        max_member_bytes: 200_000,
+        ..Limits::default()
+    };
+    let (_, result) = extract_bytes(&zip_bytes(&members, &[]), &ok);
+    assert!(result.is_ok(), "{result:?}");
+}
