@@ -56,6 +56,12 @@ pub struct CoreConfig {
     pub annotation_cache_bytes: usize,
     /// Memory for stored chunks and previews being served (0 turns the cache off).
     pub media_cache_bytes: usize,
+    /// Largest source file of one frame (and archive member) that processing reads.
+    pub max_frame_bytes: u64,
+    /// Largest ratio of extracted to compressed size of an uploaded archive.
+    pub max_archive_ratio: u64,
+    /// Largest total size of one task's uploaded files (`None`: no limit).
+    pub max_upload_bytes: Option<u64>,
 }
 
 impl Default for CoreConfig {
@@ -72,6 +78,9 @@ impl Default for CoreConfig {
             remote_max_bytes: 4 << 30,
             annotation_cache_bytes: 256 << 20,
             media_cache_bytes: 256 << 20,
+            max_frame_bytes: 512 << 20,
+            max_archive_ratio: 100,
+            max_upload_bytes: None,
         }
     }
 }

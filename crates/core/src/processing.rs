@@ -196,8 +196,8 @@ async fn fail(core: &Core, item_id: i64, task_id: i64, data_id: i64, msg: &str) 
     let _ = core.db().queue_done(item_id, true, msg).await;
 }
 
-/// One compressed frame: width, height, JPEG bytes, original bytes.
-type Compressed = (u32, u32, Vec<u8>, Vec<u8>);
+/// One compressed frame: width, height, JPEG bytes.
+type Compressed = (u32, u32, Vec<u8>);
 
 /// What the blocking part produced.
 struct Built {
@@ -220,9 +220,10 @@ async fn process(core: &Core, item: &QueueItem, task_id: i64, data_id: i64) -> R
     let dir = data_dir(core, data_id);
     fetch_remote(core, item, &data, &dir.join("raw")).await?;
     let share = core.config().share_dir.clone();
+    let limits = Limits::from_config(core.config());
     let (tx, rx) = mpsc::channel::<String>();
     let params = data.clone();
-    let work = tokio::task::spawn_blocking(move || build(&dir, &share, &params, tx));
+    let work = tokio::task::spawn_blocking(move || build(&dir, &share, &params, &limits, tx));
     // Forward progress and keep the lease alive while the blocking work runs.
     let mut work = work;
     let mut last = String::new();
@@ -309,11 +310,52 @@ async fn fetch_remote(
     Ok(())
 }
 
+/// What one task's data may hold (README "Limits").
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest source file of one frame, and largest archive member.
+    pub max_frame_bytes: u64,
+    /// The archive limits (files, total, ratio, member size).
+    pub archive: archive::Limits,
+    /// The share walk's limits.
+    pub share: crate::share::WalkLimits,
+}
+
+impl Limits {
+    pub fn from_config(cfg: &crate::CoreConfig) -> Limits {
+        Limits {
+            max_frame_bytes: cfg.max_frame_bytes,
+            archive: archive::Limits {
+                max_ratio: cfg.max_archive_ratio,
+                max_member_bytes: cfg.max_frame_bytes,
+                ..archive::Limits::default()
+            },
+            share: crate::share::WalkLimits::default(),
+        }
+    }
+}
+
+/// Reads the source file of frame `name`, refusing it from its size before reading
+/// when it is over the per-frame limit.
+fn read_frame(name: &str, path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read {name}: {e}"))?
+        .len();
+    if len > max {
+        return Err(format!(
+            "{name}: the file has {len} bytes, more than the limit of {max} bytes per frame \
+             (--max-frame-bytes)"
+        ));
+    }
+    std::fs::read(path).map_err(|e| format!("cannot read {name}: {e}"))
+}
+
 /// The blocking pipeline. Errors are messages for the user.
 fn build(
     dir: &Path,
     share: &Path,
     data: &DataRow,
+    limits: &Limits,
     progress: mpsc::Sender<String>,
 ) -> Result<Built, String> {
     let raw = dir.join("raw");
@@ -329,9 +371,9 @@ fn build(
         .unwrap_or_default();
     if !server_files.is_empty() {
         let _ = progress.send("Data are being copied from share..".into());
-        copy_from_share(share, &server_files, &raw)?;
+        copy_from_share(share, &server_files, &raw, &limits.share)?;
     }
-    let frames = collect_frames(dir, &raw, &progress)?;
+    let frames = collect_frames(dir, &raw, &limits.archive, &progress)?;
     let step = parse_step(&data.frame_filter).unwrap_or(1) as usize;
     let start = data.start_frame as usize;
     if start >= frames.len() {
@@ -349,11 +391,11 @@ fn build(
     let selected: Vec<&(String, PathBuf)> = frames[start..=last].iter().step_by(step).collect();
     let stop_frame = (start + (selected.len() - 1) * step) as i64;
 
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let max_frame = limits.max_frame_bytes;
     let chunk_size = match data.chunk_size {
         Some(c) => c.max(1),
         None => {
-            let first = read(&selected[0].1)?;
+            let first = read_frame(&selected[0].0, &selected[0].1, max_frame)?;
             let (w, h) = ferrocat_media::image::probe_size(&first)
                 .map_err(|e| format!("{}: {e}", selected[0].0))?;
             chunk::default_chunk_size(w, h) as i64
@@ -389,7 +431,7 @@ fn build(
                 while !failed.load(Ordering::Relaxed) {
                     let item = next.fetch_add(1, Ordering::Relaxed);
                     if item == 0 {
-                        if let Err(e) = write_preview(&frames[0], preview_path) {
+                        if let Err(e) = write_preview(&frames[0], preview_path, max_frame) {
                             failed.store(true, Ordering::Relaxed);
                             let _ = done_tx.send((usize::MAX, Err(e)));
                         }
@@ -399,9 +441,11 @@ fn build(
                     let Some((name, path)) = selected.get(i) else {
                         break;
                     };
-                    let r = read(path).and_then(|bytes| {
+                    // The source bytes are dropped here: the original chunk is copied
+                    // from the file, so a chunk of big originals never waits in memory.
+                    let r = read_frame(name, path, max_frame).and_then(|bytes| {
                         compress_frame(&bytes, quality)
-                            .map(|(dims, jpeg)| (dims.width, dims.height, jpeg, bytes))
+                            .map(|(dims, jpeg)| (dims.width, dims.height, jpeg))
                             .map_err(|e| format!("{name}: {e}"))
                     });
                     if r.is_err() {
@@ -433,7 +477,7 @@ fn build(
                 let mut compressed = Vec::with_capacity(group.len());
                 let mut original = Vec::with_capacity(group.len());
                 for (k, slot) in waiting[first..first + group.len()].iter_mut().enumerate() {
-                    let Some((w, h, jpeg, bytes)) = slot.take() else {
+                    let Some((w, h, jpeg)) = slot.take() else {
                         return Err(format!("{}: decoding crashed", group[k].0));
                     };
                     out_frames.push(FrameRow {
@@ -443,10 +487,17 @@ fn build(
                         height: h as i64,
                     });
                     compressed.push((chunk::compressed_member_name(k), jpeg));
-                    original.push((chunk::original_member_name(k, &group[k].0), bytes));
+                    original.push((
+                        chunk::original_member_name(k, &group[k].0),
+                        group[k].1.clone(),
+                    ));
                 }
-                write_chunk(&compressed_dir.join(format!("{ci}.zip")), compressed)?;
-                write_chunk(&original_dir.join(format!("{ci}.zip")), original)?;
+                write_chunk(&compressed_dir.join(format!("{ci}.zip")), |w| {
+                    chunk::write_zip_chunk(w, compressed)
+                })?;
+                write_chunk(&original_dir.join(format!("{ci}.zip")), |w| {
+                    chunk::write_zip_chunk_from_files(w, original)
+                })?;
                 let _ = progress.send(format!(
                     "Images are being compressed {}%",
                     out_frames.len() * 100 / total
@@ -473,18 +524,23 @@ fn build(
 }
 
 /// The task preview (api-v1 §7.2.6) from the source frame `(name, path)`.
-fn write_preview((name, path): &(String, PathBuf), out: &Path) -> Result<(), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn write_preview((name, path): &(String, PathBuf), out: &Path, max: u64) -> Result<(), String> {
+    let bytes = read_frame(name, path, max)?;
     let img = decode_rgb8(&bytes).map_err(|e| format!("{name}: {e}"))?;
     let preview = preview_jpeg(&img).map_err(|e| format!("preview: {e}"))?;
     std::fs::write(out, preview).map_err(|e| format!("cannot write the preview: {e}"))
 }
 
-fn write_chunk(path: &Path, members: Vec<(String, Vec<u8>)>) -> Result<(), String> {
+type ChunkFile = std::io::BufWriter<std::fs::File>;
+
+/// Writes a chunk file with `write` under a temporary name, then moves it in place.
+fn write_chunk(
+    path: &Path,
+    write: impl FnOnce(ChunkFile) -> ferrocat_media::Result<ChunkFile>,
+) -> Result<(), String> {
     let tmp = path.with_extension("zip.part");
     let file = std::fs::File::create(&tmp).map_err(|e| format!("cannot create {tmp:?}: {e}"))?;
-    let out = chunk::write_zip_chunk(std::io::BufWriter::new(file), members)
-        .map_err(|e| format!("chunk: {e}"))?;
+    let out = write(std::io::BufWriter::new(file)).map_err(|e| format!("chunk: {e}"))?;
     out.into_inner()
         .map_err(|e| format!("chunk: {e}"))?
         .sync_all()
@@ -492,12 +548,17 @@ fn write_chunk(path: &Path, members: Vec<(String, Vec<u8>)>) -> Result<(), Strin
     std::fs::rename(&tmp, path).map_err(|e| format!("cannot store {path:?}: {e}"))
 }
 
-fn copy_from_share(share: &Path, server_files: &[String], raw: &Path) -> Result<(), String> {
+fn copy_from_share(
+    share: &Path,
+    server_files: &[String],
+    raw: &Path,
+    limits: &crate::share::WalkLimits,
+) -> Result<(), String> {
     for sf in server_files {
         let Some(path) = crate::share::resolve(share, sf) else {
             return Err(format!("Bad file path: {sf}"));
         };
-        for (rel, abs) in crate::share::files_under(share, &path) {
+        for (rel, abs) in crate::share::files_under(share, &path, limits)? {
             let dest = raw.join(&rel);
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent)
@@ -538,6 +599,7 @@ fn walk(root: &Path) -> Vec<(String, PathBuf)> {
 fn collect_frames(
     dir: &Path,
     raw: &Path,
+    limits: &archive::Limits,
     progress: &mpsc::Sender<String>,
 ) -> Result<Vec<(String, PathBuf)>, String> {
     let files = walk(raw);
@@ -570,8 +632,7 @@ fn collect_frames(
         let dest = dir.join("extracted");
         let _ = std::fs::remove_dir_all(&dest);
         std::fs::create_dir_all(&dest).map_err(|e| format!("cannot create {dest:?}: {e}"))?;
-        let members = archive::extract(&path, &dest, &archive::Limits::default())
-            .map_err(|e| format!("{name}: {e}"))?;
+        let members = archive::extract(&path, &dest, limits).map_err(|e| format!("{name}: {e}"))?;
         let prefix = match name.rsplit_once('/') {
             Some((d, _)) => format!("{d}/"),
             None => String::new(),
