@@ -156,6 +156,19 @@ pub struct Config {
 
     /// Background workers in this process (task data processing); 0 serves the API
     /// only and leaves the work to other processes.
+    /// Largest source file of one frame (and archive member) that processing reads.
+    #[arg(long, env = "FERROCAT_MAX_FRAME_BYTES", default_value_t = 512 << 20, global = true)]
+    pub max_frame_bytes: u64,
+
+    /// Largest ratio of extracted to compressed size of an uploaded archive.
+    #[arg(
+        long,
+        env = "FERROCAT_MAX_ARCHIVE_RATIO",
+        default_value_t = 100,
+        global = true
+    )]
+    pub max_archive_ratio: u64,
+
     #[arg(long, env = "FERROCAT_WORKERS", default_value_t = 1, global = true)]
     pub workers: usize,
 
@@ -195,6 +208,8 @@ impl Config {
             remote_max_bytes: 4 << 30,
             annotation_cache_mb: 256,
             media_cache_mb: 256,
+            max_frame_bytes: 512 << 20,
+            max_archive_ratio: 100,
             workers: 1,
             log_format: "text".into(),
         }
@@ -269,6 +284,8 @@ impl Config {
             remote_max_bytes: self.remote_max_bytes,
             annotation_cache_bytes: self.annotation_cache_mb.saturating_mul(1 << 20),
             media_cache_bytes: self.media_cache_mb.saturating_mul(1 << 20),
+            max_frame_bytes: self.max_frame_bytes,
+            max_archive_ratio: self.max_archive_ratio.max(1),
             time_zone: self.time_zone()?,
             default_groups,
             user_agreements,
