@@ -725,6 +725,39 @@ async fn share_listing_and_server_files(app: TestApp) {
             r.body
         );
     }
+    // a symlink loop in the share fails the task with a message naming it, and the worker
+    // goes on to the next task (before, the walk never ended)
+    std::fs::create_dir_all(share.join("loopdir")).unwrap();
+    std::fs::write(share.join("loopdir/a.jpg"), jpeg(20, 10, 1)).unwrap();
+    std::os::unix::fs::symlink(".", share.join("loopdir/l1")).unwrap();
+    std::os::unix::fs::symlink(".", share.join("loopdir/l2")).unwrap();
+    let task = create(&app, &t, json!({"name": "loop", "labels": []})).await;
+    let id = task["id"].as_i64().unwrap();
+    let r = app
+        .post(
+            &format!("/api/v1/tasks/{id}/data"),
+            Some(&t),
+            json!({"server_files": ["/loopdir/"], "image_quality": 70}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let status = wait(&app, &t, id).await;
+    assert_eq!(status["state"], "Failed", "{status}");
+    assert!(
+        status["message"].as_str().unwrap().contains("loop"),
+        "{status}"
+    );
+    let task = create(&app, &t, json!({"name": "after the loop", "labels": []})).await;
+    let id = task["id"].as_i64().unwrap();
+    let r = app
+        .post(
+            &format!("/api/v1/tasks/{id}/data"),
+            Some(&t),
+            json!({"server_files": ["/car/car3.jpg"], "image_quality": 70}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(wait(&app, &t, id).await["state"], "Finished");
 }
 
 async fn every_image_format(app: TestApp) {
