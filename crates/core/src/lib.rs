@@ -50,8 +50,8 @@ pub struct CoreConfig {
     pub share_dir: std::path::PathBuf,
     /// Whether `remote_files` may point at loopback, link-local or private addresses.
     pub allow_private_remote: bool,
-    /// Largest remote file downloaded for task data.
-    pub remote_max_bytes: u64,
+    /// How `remote_files` are downloaded: size, speed and time limits, parallelism.
+    pub remote: remote::Transfer,
     /// Memory for rendered job annotation documents (0 turns the cache off).
     pub annotation_cache_bytes: usize,
     /// Memory for stored chunks and previews being served (0 turns the cache off).
@@ -75,7 +75,7 @@ impl Default for CoreConfig {
             data_dir: "./data".into(),
             share_dir: "./data/share".into(),
             allow_private_remote: false,
-            remote_max_bytes: 4 << 30,
+            remote: remote::Transfer::default(),
             annotation_cache_bytes: 256 << 20,
             media_cache_bytes: 256 << 20,
             max_frame_bytes: 512 << 20,

@@ -21,6 +21,7 @@ use ferrocat_media::image::{MediaKind, classify_name, compress_frame, decode_rgb
 use ferrocat_media::{archive, chunk};
 use ferrocat_store::queue::QueueItem;
 use ferrocat_store::tasks::{DataRow, FrameRow};
+use futures_util::TryStreamExt;
 use serde_json::Value;
 
 use crate::Core;
@@ -81,8 +82,41 @@ pub fn segments(
     (out, ovl)
 }
 
+/// The queue items this process's workers hold. A shutdown that cannot wait for them
+/// gives them back ([`Claims::release`]) so that another worker takes them over at once
+/// instead of when their lease runs out.
+#[derive(Clone, Default)]
+pub struct Claims(std::sync::Arc<std::sync::Mutex<std::collections::HashSet<i64>>>);
+
+impl Claims {
+    fn set(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<i64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The ids held now.
+    pub fn held(&self) -> Vec<i64> {
+        self.set().iter().copied().collect()
+    }
+
+    /// Releases every held item in the database; returns how many were still running.
+    pub async fn release(&self, core: &Core) -> u64 {
+        let ids = self.held();
+        if ids.is_empty() {
+            return 0;
+        }
+        match core.db().release_queue_items(&ids).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release the claimed queue items");
+                0
+            }
+        }
+    }
+}
+
 /// The background worker: claims queue items and runs them until `stop` turns true.
-pub async fn worker(core: Core, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// An item stays in `claims` while it runs (and after, if the worker is aborted).
+pub async fn worker(core: Core, mut stop: tokio::sync::watch::Receiver<bool>, claims: Claims) {
     loop {
         if *stop.borrow() {
             return;
@@ -92,7 +126,12 @@ pub async fn worker(core: Core, mut stop: tokio::sync::watch::Receiver<bool>) {
             .claim_queue_item(chrono::Duration::seconds(LEASE_SECS))
             .await
         {
-            Ok(Some(item)) => run_item(&core, item).await,
+            Ok(Some(item)) => {
+                let id = item.id;
+                claims.set().insert(id);
+                run_item(&core, item).await;
+                claims.set().remove(&id);
+            }
             Ok(None) => {
                 tokio::select! {
                     _ = core.queue_notified() => {}
@@ -282,32 +321,41 @@ async fn fetch_remote(
         .await
         .map_err(|e| e.to_string())?;
     let cfg = core.config();
-    for url in urls {
-        let _ = core
-            .db()
-            .queue_progress(
-                item.id,
-                &format!("{url} is being downloaded.."),
-                chrono::Duration::seconds(LEASE_SECS),
-            )
-            .await;
-        let checked = crate::remote::check(&url, cfg.allow_private_remote).await?;
-        let dest = raw.join(crate::remote::file_name(&checked.url));
-        if tokio::fs::try_exists(&dest).await.unwrap_or(false) {
-            return Err(format!(
-                "filename collision: {}",
-                crate::remote::file_name(&checked.url)
-            ));
+    let mut checked = Vec::with_capacity(urls.len());
+    let mut names = std::collections::HashSet::new();
+    for url in &urls {
+        let c = crate::remote::check(url, cfg.allow_private_remote).await?;
+        let name = crate::remote::file_name(&c.url);
+        if !names.insert(name.clone())
+            || tokio::fs::try_exists(raw.join(&name))
+                .await
+                .unwrap_or(false)
+        {
+            return Err(format!("filename collision: {name}"));
         }
-        crate::remote::download(
-            &checked,
-            &dest,
-            cfg.remote_max_bytes,
-            Duration::from_secs(600),
-        )
-        .await?;
+        checked.push((c, raw.join(name)));
     }
-    Ok(())
+    let total = checked.len();
+    let done = AtomicUsize::new(0);
+    let progress = |n: usize| {
+        let msg = format!("{n} of {total} remote files downloaded..");
+        async move {
+            let _ = core
+                .db()
+                .queue_progress(item.id, &msg, chrono::Duration::seconds(LEASE_SECS))
+                .await;
+        }
+    };
+    progress(0).await;
+    // A few at once: one slow server does not hold the others; the first failure ends
+    // the rest (their partial files go with the data folder).
+    futures_util::stream::iter(checked.iter().map(Ok))
+        .try_for_each_concurrent(cfg.remote.parallel.max(1), |(c, dest)| async {
+            crate::remote::download(c, dest, &cfg.remote).await?;
+            progress(done.fetch_add(1, Ordering::Relaxed) + 1).await;
+            Ok::<(), String>(())
+        })
+        .await
 }
 
 /// What one task's data may hold (README "Limits").

@@ -46,12 +46,17 @@ impl UserService<'_> {
 
     /// A page of users; `ordering` is DRF's `ordering` parameter (unknown fields
     /// ignored; ties by id).
+    /// Only fields of the form the caller sees can be ordered on: sorting by a hidden
+    /// field (e-mail, last login, superuser) would let a caller binary-search it. Other
+    /// names are ignored, as unknown names are.
     pub async fn list(
         &self,
+        actor: &Actor,
         ordering: Option<&str>,
         offset: i64,
         limit: Option<i64>,
     ) -> Result<Vec<UserRow>> {
+        let form = self.list_form(actor);
         let order: Vec<(UserSort, bool)> = ordering
             .unwrap_or("")
             .split(',')
@@ -61,7 +66,9 @@ impl UserService<'_> {
                     Some(n) => (true, n),
                     None => (false, f),
                 };
-                UserSort::parse(name).map(|s| (s, desc))
+                UserSort::parse(name)
+                    .filter(|s| form == Form::Full || s.in_basic_form())
+                    .map(|s| (s, desc))
             })
             .collect();
         Ok(self.core.db().list_users(&order, offset, limit).await?)

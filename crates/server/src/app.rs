@@ -16,6 +16,8 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::config::Config;
 use crate::middleware::{AuthLimiter, MakeId, REQUEST_ID};
+use crate::serve::ConnLimits;
+use ferrocat_core::processing::Claims;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -31,6 +33,8 @@ pub struct Application {
     router: Router,
     core: Core,
     workers: usize,
+    limits: ConnLimits,
+    shutdown_timeout: Duration,
 }
 
 /// The process-wide Prometheus recorder (installed once, shared by every app in a
@@ -114,11 +118,24 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let open_files = crate::serve::raise_open_file_limit();
+        let max_connections = crate::serve::connection_cap(config.max_connections, open_files);
+        if max_connections < config.max_connections {
+            tracing::warn!(
+                "serving at most {max_connections} connections at once: the open-file limit is {}",
+                open_files.unwrap_or_default()
+            );
+        }
         Ok(Application {
             listener,
             router,
             core,
             workers: config.workers,
+            limits: ConnLimits {
+                header_timeout: Duration::from_secs(config.header_timeout),
+                max_connections,
+            },
+            shutdown_timeout: Duration::from_secs(config.shutdown_timeout),
         })
     }
 
@@ -132,55 +149,69 @@ impl Application {
         &self.core
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests and closes
-    /// the database.
+    /// Serves until `shutdown` completes. Then it stops accepting and claiming work,
+    /// waits up to the shutdown deadline for requests in flight and for the workers'
+    /// current items, gives back what is still claimed, and closes the database.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let workers: Vec<_> = (0..self.workers)
-            .map(|_| {
-                tokio::spawn(ferrocat_core::processing::worker(
-                    self.core.clone(),
-                    stop_rx.clone(),
-                ))
-            })
-            .collect();
-        let core = self.core.clone();
-        let housekeeping = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(3600));
-            loop {
-                tick.tick().await;
-                match core.db().purge_expired_sessions().await {
-                    Ok(n) if n > 0 => tracing::info!(sessions = n, "purged expired sessions"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "session purge failed"),
-                }
-                let before = ferrocat_store::now() - ferrocat_core::annotations::IDEMPOTENCY_TTL;
-                match core.db().purge_idempotency_keys(before).await {
-                    Ok(n) if n > 0 => tracing::info!(keys = n, "purged old idempotency keys"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "idempotency key purge failed"),
-                }
-            }
-        });
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
-        housekeeping.abort();
-        // Work in progress is not waited for: its lease runs out and the next start (or
-        // another replica) takes it over.
-        let _ = stop_tx.send(true);
-        for w in workers {
-            w.abort();
+        let claims = Claims::default();
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..self.workers {
+            workers.spawn(ferrocat_core::processing::worker(
+                self.core.clone(),
+                stop_rx.clone(),
+                claims.clone(),
+            ));
         }
-        self.core.db().close().await;
+        let housekeeping = tokio::spawn(housekeeping(self.core.clone()));
+        let connections =
+            crate::serve::serve(self.listener, self.router, self.limits, shutdown).await;
+        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        housekeeping.abort();
+        let _ = stop_tx.send(true);
+        let workers_done = async {
+            tokio::time::timeout_at(deadline, workers.join_all())
+                .await
+                .is_ok()
+        };
+        let (requests_done, workers_done) =
+            tokio::join!(connections.finish(deadline), workers_done);
+        if !requests_done {
+            tracing::warn!("shutdown deadline reached: closing the requests still running");
+        }
+        if !workers_done {
+            // The workers' futures were dropped with the JoinSet; work on blocking
+            // threads is left to the runtime's own shutdown timeout (main.rs).
+            let released = claims.release(&self.core).await;
+            tracing::warn!(
+                released,
+                "shutdown deadline reached: the queue items still running are released for another worker"
+            );
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.core.db().close()).await;
         Ok(())
+    }
+}
+
+/// Hourly clean-up of expired sessions and idempotency keys.
+async fn housekeeping(core: Core) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match core.db().purge_expired_sessions().await {
+            Ok(n) if n > 0 => tracing::info!(sessions = n, "purged expired sessions"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "session purge failed"),
+        }
+        let before = ferrocat_store::now() - ferrocat_core::annotations::IDEMPOTENCY_TTL;
+        match core.db().purge_idempotency_keys(before).await {
+            Ok(n) if n > 0 => tracing::info!(keys = n, "purged old idempotency keys"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "idempotency key purge failed"),
+        }
     }
 }
 

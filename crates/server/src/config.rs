@@ -126,6 +126,43 @@ pub struct Config {
     #[arg(long, env = "FERROCAT_REMOTE_MAX_BYTES", default_value_t = 4 << 30, global = true)]
     pub remote_max_bytes: u64,
 
+    /// Slowest remote download kept, in KB/s averaged over `--remote-rate-window`
+    /// seconds; 0 turns the check off.
+    #[arg(
+        long,
+        env = "FERROCAT_REMOTE_MIN_RATE",
+        default_value_t = 10,
+        global = true
+    )]
+    pub remote_min_rate: u64,
+
+    /// Seconds over which `--remote-min-rate` is measured.
+    #[arg(
+        long,
+        env = "FERROCAT_REMOTE_RATE_WINDOW",
+        default_value_t = 30,
+        global = true
+    )]
+    pub remote_rate_window: u64,
+
+    /// Longest download of one remote file, in seconds.
+    #[arg(
+        long,
+        env = "FERROCAT_REMOTE_TIMEOUT",
+        default_value_t = 600,
+        global = true
+    )]
+    pub remote_timeout: u64,
+
+    /// Remote files of one task downloaded at once.
+    #[arg(
+        long,
+        env = "FERROCAT_REMOTE_PARALLEL",
+        default_value_t = 4,
+        global = true
+    )]
+    pub remote_parallel: usize,
+
     /// Memory (MB) for rendered job annotations, so that a big job read twice is served
     /// from memory; 0 turns the cache off.
     #[arg(
@@ -154,8 +191,6 @@ pub struct Config {
     )]
     pub db_max_connections: u32,
 
-    /// Background workers in this process (task data processing); 0 serves the API
-    /// only and leaves the work to other processes.
     /// Largest source file of one frame (and archive member) that processing reads.
     #[arg(long, env = "FERROCAT_MAX_FRAME_BYTES", default_value_t = 512 << 20, global = true)]
     pub max_frame_bytes: u64,
@@ -169,8 +204,46 @@ pub struct Config {
     )]
     pub max_archive_ratio: u64,
 
-    #[arg(long, env = "FERROCAT_WORKERS", default_value_t = 1, global = true)]
+    /// Largest total size (bytes) of the files uploaded for one task's data, counted
+    /// while they stream in; unset means no limit.
+    #[arg(long, env = "FERROCAT_MAX_UPLOAD_BYTES", global = true)]
+    pub max_upload_bytes: Option<u64>,
+
+    /// Background workers in this process (task data processing, imports, exports); 0
+    /// serves the API only and leaves the work to other processes. Two by default, so
+    /// that one long item (a slow download, a big archive) does not hold all others.
+    #[arg(long, env = "FERROCAT_WORKERS", default_value_t = 2, global = true)]
     pub workers: usize,
+
+    /// Seconds a client has to send a request's line and headers; also how long an idle
+    /// keep-alive connection stays open.
+    #[arg(
+        long,
+        env = "FERROCAT_HEADER_TIMEOUT",
+        default_value_t = 30,
+        global = true
+    )]
+    pub header_timeout: u64,
+
+    /// Most connections served at once; more wait in the listen queue. Lowered at start
+    /// to what the open-file limit allows.
+    #[arg(
+        long,
+        env = "FERROCAT_MAX_CONNECTIONS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub max_connections: usize,
+
+    /// Seconds a shutdown waits for requests and background work to finish; then the
+    /// work still claimed is released for another worker and the process exits.
+    #[arg(
+        long,
+        env = "FERROCAT_SHUTDOWN_TIMEOUT",
+        default_value_t = 30,
+        global = true
+    )]
+    pub shutdown_timeout: u64,
 
     /// Log format: `text` or `json`.
     #[arg(
@@ -206,11 +279,20 @@ impl Config {
             db_max_connections: 16,
             allow_private_remote: false,
             remote_max_bytes: 4 << 30,
+            remote_min_rate: 10,
+            remote_rate_window: 30,
+            remote_timeout: 600,
+            remote_parallel: 4,
             annotation_cache_mb: 256,
             media_cache_mb: 256,
             max_frame_bytes: 512 << 20,
             max_archive_ratio: 100,
+            max_upload_bytes: None,
+            // one, so that tests see queue items run in order
             workers: 1,
+            header_timeout: 30,
+            max_connections: 10_000,
+            shutdown_timeout: 30,
             log_format: "text".into(),
         }
     }
@@ -281,11 +363,18 @@ impl Config {
             data_dir: self.data_dir.clone(),
             share_dir: self.share_dir(),
             allow_private_remote: self.allow_private_remote,
-            remote_max_bytes: self.remote_max_bytes,
+            remote: ferrocat_core::remote::Transfer {
+                max_bytes: self.remote_max_bytes,
+                min_rate: self.remote_min_rate.saturating_mul(1024),
+                rate_window: std::time::Duration::from_secs(self.remote_rate_window.max(1)),
+                timeout: std::time::Duration::from_secs(self.remote_timeout.max(1)),
+                parallel: self.remote_parallel.max(1),
+            },
             annotation_cache_bytes: self.annotation_cache_mb.saturating_mul(1 << 20),
             media_cache_bytes: self.media_cache_mb.saturating_mul(1 << 20),
             max_frame_bytes: self.max_frame_bytes,
             max_archive_ratio: self.max_archive_ratio.max(1),
+            max_upload_bytes: self.max_upload_bytes,
             time_zone: self.time_zone()?,
             default_groups,
             user_agreements,
@@ -297,6 +386,12 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         self.core_config()?;
         self.auth_rate()?;
+        if self.header_timeout == 0 {
+            anyhow::bail!("--header-timeout must be at least 1 second");
+        }
+        if self.max_connections == 0 {
+            anyhow::bail!("--max-connections must be at least 1");
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             anyhow::bail!("--log-format must be text or json");
         }

@@ -35,6 +35,8 @@ pub enum ApiError {
     Disabled,
     /// 415 `{"detail"}`.
     UnsupportedMediaType(String),
+    /// 413 `{"detail"}` (an upload over a configured limit).
+    TooLarge(String),
     /// 429 with `Retry-After`.
     Throttled { wait_secs: u64 },
     /// 500 with a generic body; the cause is logged.
@@ -121,6 +123,7 @@ impl IntoResponse for ApiError {
             ApiError::Unprocessable(d) => (StatusCode::UNPROCESSABLE_ENTITY, detail(d)),
             ApiError::Disabled => return StatusCode::METHOD_NOT_ALLOWED.into_response(),
             ApiError::UnsupportedMediaType(d) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, detail(d)),
+            ApiError::TooLarge(d) => (StatusCode::PAYLOAD_TOO_LARGE, detail(d)),
             ApiError::Throttled { wait_secs } => {
                 let mut r = (
                     StatusCode::TOO_MANY_REQUESTS,

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod http;
 pub mod middleware;
 pub mod pagination;
+pub mod serve;
 
 pub use app::{AppState, Application};
 pub use config::Config;

@@ -1,6 +1,7 @@
 //! `ferrocat`: serve (default), migrate, createsuperuser.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use ferrocat::app::{Application, open_db, shutdown_signal};
@@ -20,11 +21,25 @@ fn init_logs(format: &str) {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(&cli.config.log_format);
-    match run(cli).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    // `run` has already waited for the shutdown deadline; work still running on blocking
+    // threads (a share walk, a decode) is not waited for again: its queue item was
+    // released for another worker. (Dropping the runtime would wait for it forever.)
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -134,6 +134,28 @@ impl Db {
         Ok(())
     }
 
+    /// Gives claimed items back: their lease ends now, so that the next claim (in this
+    /// process or another) takes them over. Items no longer `started` are left alone.
+    pub async fn release_queue_items(&self, ids: &[i64]) -> Result<u64> {
+        let now = crate::now();
+        let mut released = 0;
+        for &id in ids {
+            released += with_db!(self, |p| {
+                sqlx::query(
+                    "UPDATE queue_items SET lease_until = $2, updated = $3 WHERE id = $1 AND state = 'started'",
+                )
+                .bind(id)
+                // in the past, so that a claim in the same instant sees it expired
+                .bind(now - Duration::seconds(1))
+                .bind(now)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(released)
+    }
+
     /// Ends an item as `finished` or `failed` with a message.
     pub async fn queue_done(&self, id: i64, failed: bool, message: &str) -> Result<()> {
         let now = crate::now();

@@ -71,6 +71,14 @@ pub enum UserSort {
 }
 
 impl UserSort {
+    /// Whether the field is one of the basic user form (`id`, `username`, names).
+    pub fn in_basic_form(self) -> bool {
+        matches!(
+            self,
+            UserSort::Id | UserSort::Username | UserSort::FirstName | UserSort::LastName
+        )
+    }
+
     /// Parses a serializer field name; unknown names give `None` (and are ignored).
     pub fn parse(field: &str) -> Option<UserSort> {
         Some(match field {

@@ -71,7 +71,8 @@ both!(
     uniqueness_is_case_insensitive,
     tokens_and_sessions,
     deleting_a_user_cascades,
-    migrations_are_idempotent
+    migrations_are_idempotent,
+    a_released_claim_is_taken_over_at_once
 );
 
 fn new_user(name: &str, email: &str) -> NewUser {
@@ -211,6 +212,24 @@ async fn deleting_a_user_cascades(db: Db) {
         db.client_exceptions(5).await.unwrap().len(),
         1,
         "reports outlive their author"
+    );
+}
+
+/// A claim given back at shutdown is claimed again at once, not after its lease.
+async fn a_released_claim_is_taken_over_at_once(db: Db) {
+    let id = db.enqueue("k1", "data", "{}", None).await.unwrap();
+    let lease = Duration::seconds(600);
+    let first = db.claim_queue_item(lease).await.unwrap().unwrap();
+    assert_eq!(first.id, id);
+    assert!(db.claim_queue_item(lease).await.unwrap().is_none());
+    assert_eq!(db.release_queue_items(&[id, id + 1000]).await.unwrap(), 1);
+    let again = db.claim_queue_item(lease).await.unwrap().unwrap();
+    assert_eq!((again.id, again.attempts), (id, 2));
+    db.queue_done(id, false, "").await.unwrap();
+    assert_eq!(db.release_queue_items(&[id]).await.unwrap(), 0);
+    assert_eq!(
+        db.queue_item("k1").await.unwrap().unwrap().state,
+        "finished"
     );
 }
 

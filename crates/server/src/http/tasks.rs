@@ -266,7 +266,7 @@ pub async fn upload(
     tasks.can_attach_data(&me.actor, id).await?;
     let staged = tasks.staging_dir().await?;
     let result = async {
-        let (fields, names) = read_upload(req, &staged).await?;
+        let (fields, names) = read_upload(req, &staged, st.core.config().max_upload_bytes).await?;
         Ok::<_, ApiError>(
             tasks
                 .attach_data(&me.actor, id, &fields, names, &staged)
@@ -286,6 +286,7 @@ pub async fn upload(
 async fn read_upload(
     req: Request,
     dir: &std::path::Path,
+    max_upload_bytes: Option<u64>,
 ) -> ApiResult<(Map<String, Value>, Vec<String>)> {
     let ctype = req
         .headers()
@@ -318,39 +319,19 @@ async fn read_upload(
         .map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let mut pairs = Vec::new();
     let mut names: Vec<String> = Vec::new();
+    let mut budget = UploadBudget(max_upload_bytes);
     while let Some(mut field) = mp.next_field().await.map_err(bad)? {
         let fname = field.name().unwrap_or("").to_string();
         match field.file_name().map(str::to_string) {
             Some(file_name) if fname.starts_with("client_files") => {
-                let base = file_name
-                    .rsplit(['/', '\\'])
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_string();
-                if base.is_empty() || base == "." || base == ".." {
-                    return Err(ApiError::Invalid(ferrocat_wire::FieldErrors::single(
-                        "client_files",
-                        format!("Invalid file name: {file_name:?}"),
-                    )));
-                }
+                let base = client_file_name(&file_name)?;
                 if names.contains(&base) {
                     return Err(ApiError::Invalid(ferrocat_wire::FieldErrors::single(
                         "client_files",
                         format!("Duplicate file name: {base}"),
                     )));
                 }
-                let mut out = tokio::fs::File::create(dir.join(&base))
-                    .await
-                    .map_err(|e| ApiError::Internal(format!("upload: {e}")))?;
-                while let Some(chunk) = field.chunk().await.map_err(bad)? {
-                    out.write_all(&chunk)
-                        .await
-                        .map_err(|e| ApiError::Internal(format!("upload: {e}")))?;
-                }
-                out.flush()
-                    .await
-                    .map_err(|e| ApiError::Internal(format!("upload: {e}")))?;
+                save_part(&mut field, &dir.join(&base), &mut budget).await?;
                 names.push(base);
             }
             Some(_) => {
@@ -361,6 +342,75 @@ async fn read_upload(
         }
     }
     Ok((form_to_object(pairs), names))
+}
+
+/// The longest file name the file systems we store on accept (`NAME_MAX`).
+const MAX_FILE_NAME_BYTES: usize = 255;
+
+/// The name a client file is stored under: the last segment of what the client sent,
+/// not empty, `.` or `..`, and at most [`MAX_FILE_NAME_BYTES`] long.
+fn client_file_name(raw: &str) -> ApiResult<String> {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or("").trim();
+    let invalid =
+        |why: String| ApiError::Invalid(ferrocat_wire::FieldErrors::single("client_files", why));
+    if base.is_empty() || base == "." || base == ".." || base.contains('\0') {
+        return Err(invalid(format!("Invalid file name: {raw:?}")));
+    }
+    if base.len() > MAX_FILE_NAME_BYTES {
+        return Err(invalid(format!(
+            "File name too long ({} bytes, at most {MAX_FILE_NAME_BYTES}): {:?}…",
+            base.len(),
+            base.chars().take(40).collect::<String>()
+        )));
+    }
+    Ok(base.to_string())
+}
+
+/// What is left of `--max-upload-bytes` for one request's files (`None`: no limit).
+struct UploadBudget(Option<u64>);
+
+impl UploadBudget {
+    fn take(&mut self, n: usize) -> ApiResult<()> {
+        if let Some(left) = &mut self.0 {
+            *left = left.checked_sub(n as u64).ok_or_else(|| {
+                ApiError::TooLarge(
+                    "The uploaded files are larger than this server's --max-upload-bytes".into(),
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Streams one file part to `path`, counting its bytes against the budget.
+async fn save_part(
+    field: &mut axum::extract::multipart::Field<'_>,
+    path: &std::path::Path,
+    budget: &mut UploadBudget,
+) -> ApiResult<()> {
+    let io = |e: std::io::Error| ApiError::Internal(format!("upload: {e}"));
+    let mut out = tokio::fs::File::create(path).await.map_err(|e| {
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::InvalidFilename | std::io::ErrorKind::InvalidInput
+        ) {
+            ApiError::Invalid(ferrocat_wire::FieldErrors::single(
+                "client_files",
+                format!("Invalid file name: {e}"),
+            ))
+        } else {
+            io(e)
+        }
+    })?;
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("Multipart form parse error - {e}")))?
+    {
+        budget.take(chunk.len())?;
+        out.write_all(&chunk).await.map_err(io)?;
+    }
+    out.flush().await.map_err(io)
 }
 
 #[utoipa::path(get, path = "/api/v1/tasks/{id}/status", tag = "data", params(("id" = i64, Path)), responses((status = 200, body = Status)))]

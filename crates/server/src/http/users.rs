@@ -59,7 +59,7 @@ pub async fn list(
     let (page, offset, limit) = pq.window(count)?;
     let q = crate::extract::QueryPairs::parse(uri.query());
     let ordering = q.get("ordering");
-    let rows = users.list(ordering, offset, limit).await?;
+    let rows = users.list(&me.actor, ordering, offset, limit).await?;
     let form = users.list_form(&me.actor);
     let tz = st.core.config().time_zone;
     let results = rows.iter().map(|u| render(u, form, &origin, tz)).collect();

@@ -26,6 +26,7 @@ pub struct TestApp {
     data: std::path::PathBuf,
     _dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 /// A response: status, headers and JSON body (`Value::Null` when not JSON).
@@ -117,7 +118,7 @@ impl TestApp {
             .unwrap();
         let base = format!("http://{}", app.local_addr());
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async move {
+        let server = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
         let client = reqwest::Client::builder()
@@ -132,6 +133,7 @@ impl TestApp {
             data,
             _dir: dir,
             shutdown: Some(tx),
+            server: Some(server),
         };
         t.admin_token = t.login("admin", ADMIN_PASSWORD).await;
         Some(t)
@@ -205,6 +207,19 @@ impl TestApp {
             .await;
         assert_eq!(r.status, 200, "login {username}: {}", r.body);
         r.body["key"].as_str().unwrap().to_string()
+    }
+
+    /// Shuts the server down as SIGTERM does and waits until `run_until` returns;
+    /// returns how long that took.
+    pub async fn stop(&mut self) -> std::time::Duration {
+        let started = std::time::Instant::now();
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+        started.elapsed()
     }
 
     /// Registers a user and returns `(id, token)`.

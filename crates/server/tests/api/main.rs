@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod formats;
 mod http;
+mod limits;
 mod server;
 mod tasks;
 mod users;

@@ -39,7 +39,7 @@ fn seed_task() -> Value {
     })
 }
 
-async fn create(app: &TestApp, token: &str, body: Value) -> Value {
+pub async fn create(app: &TestApp, token: &str, body: Value) -> Value {
     let r = app.post("/api/v1/tasks", Some(token), body).await;
     assert_eq!(r.status, 201, "{}", r.body);
     r.body
@@ -1601,6 +1601,14 @@ async fn remote_files_on_private_addresses_are_refused(app: TestApp) {
         "http://[::1]/a.jpg",
         "http://10.0.0.1/a.jpg",
         "file:///etc/passwd",
+        // the forms the fuzzing of issue 16 found accepted
+        "http://[::a00:1]/a.jpg",
+        "http://[64:ff9b::808:808]/a.jpg",
+        "http://[2002::1]/a.jpg",
+        "http://[fec0::1]/a.jpg",
+        "http://[::ffff:0:7f00:1]/a.jpg",
+        "http://192.0.0.8/a.jpg",
+        "http://240.0.0.1/a.jpg",
     ] {
         let r = app
             .post(

@@ -137,6 +137,49 @@ async fn field_visibility_by_role(app: TestApp) {
     for u in r.body["results"].as_array().unwrap() {
         assert_eq!(keys(u), sorted(&BASIC_KEYS), "{u}");
     }
+    // only visible fields order the list: a hidden one is ignored like an unknown one
+    let names = |r: &crate::common::Resp, key: &str| -> Vec<String> {
+        r.body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u[key].as_str().unwrap().to_string())
+            .collect()
+    };
+    for hidden in [
+        "-email",
+        "email",
+        "-last_login",
+        "-is_superuser",
+        "-is_staff,-email",
+    ] {
+        let r = app
+            .get(
+                &format!("/api/v1/users?page_size=all&ordering={hidden}"),
+                &token,
+            )
+            .await;
+        assert_eq!(
+            names(&r, "username"),
+            ["admin", "plain", "other"],
+            "{hidden}"
+        );
+    }
+    let r = app
+        .get("/api/v1/users?page_size=all&ordering=-username", &token)
+        .await;
+    assert_eq!(names(&r, "username"), ["plain", "other", "admin"]);
+    let r = app
+        .get(
+            "/api/v1/users?page_size=all&ordering=-email",
+            &app.admin_token,
+        )
+        .await;
+    let emails = names(&r, "email");
+    let mut desc = emails.clone();
+    desc.sort_by(|a, b| b.cmp(a));
+    assert_eq!(emails, desc);
+    assert_ne!(names(&r, "username"), ["admin", "plain", "other"]);
     // another user: basic; oneself: full
     let r = app.get(&format!("/api/v1/users/{other}"), &token).await;
     assert_eq!(keys(&r.body), sorted(&BASIC_KEYS));
