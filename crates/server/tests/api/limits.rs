@@ -115,7 +115,7 @@ async fn the_connection_cap_queues_clients_until_idle_ones_time_out() {
 
 /// A server on loopback that answers every request with headers for `len` bytes and
 /// then sends one byte every `every`, for at most 60 s.
-async fn trickling_server(len: usize, every: Duration) -> String {
+pub async fn trickling_server(len: usize, every: Duration) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {

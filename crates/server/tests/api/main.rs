@@ -10,6 +10,7 @@ mod cli;
 mod formats;
 mod http;
 mod limits;
+mod resources;
 mod server;
 mod tasks;
 mod users;
