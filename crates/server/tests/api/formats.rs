@@ -141,7 +141,7 @@ fn pack(dir: &Path) -> Vec<u8> {
 /// - frame 1: a car polygon and a car box in group 5, a person polyline, sky points;
 /// - frame 2: a sky tag and an occluded person box;
 /// - frames 3–5: a car box track (keyframes 3 and 5, outside from 6).
-async fn rich_task(app: &TestApp, t: &str) -> (Value, Vec<i64>) {
+pub async fn rich_task(app: &TestApp, t: &str) -> (Value, Vec<i64>) {
     let (task, jobs) = annotated_task(app, t, json!({})).await;
     let i = ids(&task);
     let tid = task["id"].as_i64().unwrap();

@@ -8,6 +8,7 @@ mod annotations;
 mod auth;
 mod cli;
 mod formats;
+mod fuzz;
 mod http;
 mod limits;
 mod resources;
