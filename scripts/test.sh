@@ -22,29 +22,36 @@ if [ -z "${FERROCAT_TEST_PG:-}" ]; then
   fi
 fi
 
-# Format consumers (pycocotools, Datumaro) for the import/export tests, in a venv kept
-# under target/ and rebuilt when the requirements change.
-req=crates/server/tests/python/requirements.txt
-venv=target/test-venv
-if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/requirements.txt"; then
-  echo "creating the Python venv for the format tests"
-  rm -rf "$venv"
-  if python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"; then
-    cp "$req" "$venv/requirements.txt"
-  elif [ -n "${CI:-}" ]; then
-    echo "error: could not install $req" >&2
-    exit 1
-  else
-    echo "notice: could not install $req: the checks by pycocotools and Datumaro are skipped"
+# Python tools for the tests, each in a venv under target/ rebuilt when its pinned
+# requirements change: the format consumers (pycocotools, Datumaro) of the
+# import/export tests, and Schemathesis for the OpenAPI fuzzing.
+make_venv() { # requirements file, venv folder, what it is for
+  local req="$1" venv="$2"
+  if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/requirements.txt"; then
+    echo "creating the Python venv $venv ($3)"
     rm -rf "$venv"
+    if python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"; then
+      cp "$req" "$venv/requirements.txt"
+    elif [ -n "${CI:-}" ]; then
+      echo "error: could not install $req" >&2
+      exit 1
+    else
+      echo "notice: could not install $req: $3 is skipped"
+      rm -rf "$venv"
+    fi
   fi
-fi
-if [ -x "$venv/bin/python" ]; then
-  export FERROCAT_TEST_PYTHON="$PWD/$venv/bin/python"
-elif [ -n "${CI:-}" ]; then
-  echo "error: no Python venv for the format tests" >&2
-  exit 1
-fi
+}
+make_venv crates/server/tests/python/requirements.txt target/test-venv "the checks by pycocotools and Datumaro"
+make_venv crates/server/tests/python/schemathesis.txt target/schemathesis-venv "the Schemathesis run"
+for tool in "target/test-venv/bin/python:FERROCAT_TEST_PYTHON" "target/schemathesis-venv/bin/schemathesis:FERROCAT_TEST_SCHEMATHESIS"; do
+  path="${tool%%:*}" var="${tool##*:}"
+  if [ -x "$path" ]; then
+    export "$var=$PWD/$path"
+  elif [ -n "${CI:-}" ]; then
+    echo "error: no $path for the tests" >&2
+    exit 1
+  fi
+done
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -30,7 +30,7 @@ const NOT_STRING: &str = "Not a valid string.";
 const MIN_ZERO: &str = "Ensure this value is greater than or equal to 0.";
 const EMPTY_LIST: &str = "This list may not be empty.";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ShapeType {
     Rectangle,
@@ -93,25 +93,26 @@ impl ShapeType {
 }
 
 /// `{"spec_id": 11, "value": "BMW"}`; `spec_id` may arrive as a numeric string.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttributeValue {
     #[serde(deserialize_with = "int_or_numeric_string")]
     pub spec_id: i64,
     pub value: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tag {
     #[serde(default)]
     pub id: Option<i64>,
     pub frame: i64,
     pub label_id: i64,
     #[serde(deserialize_with = "required_option")]
+    #[schema(required = true)]
     pub group: Option<i64>,
     pub attributes: Vec<AttributeValue>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Shape {
     #[serde(rename = "type")]
     pub kind: ShapeType,
@@ -124,11 +125,12 @@ pub struct Shape {
     pub frame: i64,
     pub label_id: i64,
     #[serde(deserialize_with = "required_option")]
+    #[schema(required = true)]
     pub group: Option<i64>,
     pub attributes: Vec<AttributeValue>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrackedShape {
     #[serde(rename = "type")]
     pub kind: ShapeType,
@@ -143,20 +145,21 @@ pub struct TrackedShape {
     pub attributes: Vec<AttributeValue>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Track {
     #[serde(default)]
     pub id: Option<i64>,
     pub frame: i64,
     pub label_id: i64,
     #[serde(deserialize_with = "required_option")]
+    #[schema(required = true)]
     pub group: Option<i64>,
     pub shapes: Vec<TrackedShape>,
     pub attributes: Vec<AttributeValue>,
 }
 
 /// A LabeledData document.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LabeledData {
     pub version: i64,
     pub tracks: Vec<Track>,

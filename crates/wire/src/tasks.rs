@@ -130,3 +130,98 @@ pub struct ShareEntry {
     #[serde(rename = "type")]
     pub kind: String,
 }
+
+// Request bodies. The handlers read these field by field (to answer with CVAT's
+// messages for each field), so these types are their schemas in the OpenAPI document;
+// `core::tasks` is where the rules live, and the fuzzing of the document checks both
+// agree.
+
+/// Body of `POST /tasks` and `PUT /tasks/{id}`; every field optional in `PATCH`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct TaskWriteRequest {
+    #[schema(max_length = 256)]
+    pub name: String,
+    pub labels: Vec<LabelWrite>,
+    #[schema(nullable)]
+    pub owner: Option<i64>,
+    #[schema(nullable)]
+    pub assignee: Option<i64>,
+    #[schema(max_length = 2000)]
+    pub bug_tracker: Option<String>,
+    #[schema(minimum = 0, nullable)]
+    pub overlap: Option<i64>,
+    #[schema(minimum = 0)]
+    pub segment_size: Option<i64>,
+    pub z_order: Option<bool>,
+    #[schema(nullable)]
+    pub project: Option<i64>,
+}
+
+/// A label in a task body; with `id`, an existing label (renamed, or `deleted`).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct LabelWrite {
+    pub id: Option<i64>,
+    pub name: String,
+    #[serde(default)]
+    pub attributes: Vec<AttributeWrite>,
+    pub deleted: Option<bool>,
+}
+
+/// The attribute input types (`core::tasks::INPUT_TYPES`).
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InputType {
+    Select,
+    Radio,
+    Checkbox,
+    Number,
+    Text,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct AttributeWrite {
+    pub id: Option<i64>,
+    pub name: String,
+    pub mutable: bool,
+    pub input_type: InputType,
+    pub default_value: Option<String>,
+    pub values: Vec<String>,
+}
+
+/// The job statuses (`core::tasks::JOB_STATUSES`).
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Annotation,
+    Validation,
+    Completed,
+}
+
+/// Body of `PATCH`/`PUT /jobs/{id}`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct JobWriteRequest {
+    pub status: Option<JobStatus>,
+    #[schema(nullable)]
+    pub assignee: Option<i64>,
+}
+
+/// Body of `POST /tasks/{id}/data`: one of the three sources, as multipart (with
+/// `client_files[i]` parts), a form or JSON.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct DataRequest {
+    #[schema(minimum = 0, maximum = 100)]
+    pub image_quality: i64,
+    #[schema(value_type = Option<Vec<String>>, format = Binary)]
+    pub client_files: Option<Vec<String>>,
+    pub server_files: Option<Vec<String>>,
+    pub remote_files: Option<Vec<String>>,
+    pub use_zip_chunks: Option<bool>,
+    #[schema(minimum = 1, nullable)]
+    pub chunk_size: Option<i64>,
+    #[schema(minimum = 0)]
+    pub start_frame: Option<i64>,
+    #[schema(minimum = 0)]
+    pub stop_frame: Option<i64>,
+    /// `step=N`
+    pub frame_filter: Option<String>,
+}

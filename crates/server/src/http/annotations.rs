@@ -198,7 +198,7 @@ fn patch_action(uri: &axum::http::Uri) -> ApiResult<Action> {
 
 /// A job's annotations, with attribute defaults filled in; `ETag` is the version.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/annotations", tag = "jobs", params(("id" = i64, Path)),
-    responses((status = 200, description = "LabeledData"), (status = 403), (status = 404)))]
+    responses((status = 200, body = ferrocat_wire::annotations::LabeledData), (status = 403), (status = 404)))]
 pub async fn job_get(
     State(st): State<AppState>,
     me: AuthUser,
@@ -215,8 +215,8 @@ pub async fn job_get(
 
 /// Replace a job's annotations. `If-Match` and `Idempotency-Key` are honoured.
 #[utoipa::path(put, path = "/api/v1/jobs/{id}/annotations", tag = "jobs", params(("id" = i64, Path)),
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "The stored objects with ids and the new version"), (status = 400), (status = 403), (status = 404), (status = 409), (status = 422)))]
+    request_body(content = ferrocat_wire::annotations::LabeledData, content_type = "application/json"),
+    responses((status = 200, description = "The stored objects with ids and the new version", body = ferrocat_wire::annotations::LabeledData), (status = 400), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub async fn job_put(
     State(st): State<AppState>,
     me: AuthUser,
@@ -253,8 +253,8 @@ pub async fn job_put(
 
 /// `?action=create|update|delete` on a job's annotations.
 #[utoipa::path(patch, path = "/api/v1/jobs/{id}/annotations", tag = "jobs", params(("id" = i64, Path), ("action" = String, Query)),
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "The objects in request order with ids, and the new version"), (status = 400), (status = 403), (status = 404), (status = 409), (status = 422)))]
+    request_body(content = ferrocat_wire::annotations::LabeledData, content_type = "application/json"),
+    responses((status = 200, description = "The objects in request order with ids, and the new version", body = ferrocat_wire::annotations::LabeledData), (status = 400), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub async fn job_patch(
     State(st): State<AppState>,
     me: AuthUser,
@@ -306,7 +306,7 @@ pub async fn job_delete(
 
 /// A task's annotations: its jobs' documents merged (§9.6.3).
 #[utoipa::path(get, path = "/api/v1/tasks/{id}/annotations", tag = "tasks", params(("id" = i64, Path)),
-    responses((status = 200, description = "LabeledData"), (status = 403), (status = 404)))]
+    responses((status = 200, body = ferrocat_wire::annotations::LabeledData), (status = 403), (status = 404)))]
 pub async fn task_get(
     State(st): State<AppState>,
     me: AuthUser,
@@ -325,8 +325,8 @@ pub async fn task_get(
 
 /// Replace a task's annotations (sliced to its jobs, one transaction).
 #[utoipa::path(put, path = "/api/v1/tasks/{id}/annotations", tag = "tasks", params(("id" = i64, Path)),
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "The stored objects, merged"), (status = 400), (status = 403), (status = 404), (status = 409), (status = 422)))]
+    request_body(content = ferrocat_wire::annotations::LabeledData, content_type = "application/json"),
+    responses((status = 200, description = "The stored objects, merged", body = ferrocat_wire::annotations::LabeledData), (status = 400), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub async fn task_put(
     State(st): State<AppState>,
     me: AuthUser,
@@ -363,8 +363,8 @@ pub async fn task_put(
 
 /// `?action=create|update|delete` on a task's annotations.
 #[utoipa::path(patch, path = "/api/v1/tasks/{id}/annotations", tag = "tasks", params(("id" = i64, Path), ("action" = String, Query)),
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "The objects with ids, merged"), (status = 400), (status = 403), (status = 404), (status = 409), (status = 422)))]
+    request_body(content = ferrocat_wire::annotations::LabeledData, content_type = "application/json"),
+    responses((status = 200, description = "The objects with ids, merged", body = ferrocat_wire::annotations::LabeledData), (status = 400), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub async fn task_patch(
     State(st): State<AppState>,
     me: AuthUser,

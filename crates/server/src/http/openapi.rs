@@ -3,6 +3,7 @@
 //! the `paths(...)` list below.
 
 use axum::Router;
+use serde_json::{Value, json};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -67,6 +68,20 @@ use crate::app::AppState;
         ferrocat_wire::tasks::DataMeta,
         ferrocat_wire::tasks::Status,
         ferrocat_wire::logs::LogEvent,
+        ferrocat_wire::tasks::TaskWriteRequest,
+        ferrocat_wire::tasks::LabelWrite,
+        ferrocat_wire::tasks::AttributeWrite,
+        ferrocat_wire::tasks::InputType,
+        ferrocat_wire::tasks::JobWriteRequest,
+        ferrocat_wire::tasks::JobStatus,
+        ferrocat_wire::tasks::DataRequest,
+        ferrocat_wire::annotations::LabeledData,
+        ferrocat_wire::annotations::Tag,
+        ferrocat_wire::annotations::Shape,
+        ferrocat_wire::annotations::Track,
+        ferrocat_wire::annotations::TrackedShape,
+        ferrocat_wire::annotations::AttributeValue,
+        ferrocat_wire::annotations::ShapeType,
     )),
     modifiers(&Security),
     tags((name = "auth"), (name = "users"), (name = "tasks"), (name = "jobs"), (name = "data"), (name = "server"), (name = "ops"))
@@ -96,5 +111,128 @@ impl utoipa::Modify for Security {
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(SwaggerUi::new("/api/swagger").url("/api/swagger.json", ApiDoc::openapi()))
+    Router::new().merge(
+        SwaggerUi::new("/api/swagger").external_url_unchecked("/api/swagger.json", document()),
+    )
+}
+
+/// Routes that answer without a login.
+const PUBLIC: [&str; 6] = [
+    "/api/v1/auth/login",
+    "/api/v1/auth/register",
+    "/api/v1/auth/logout",
+    "/api/v1/restrictions/user-agreements",
+    "/healthz",
+    "/metrics",
+];
+
+/// The document: what the handlers' `#[utoipa::path]`s say, completed with what every
+/// route of a kind answers (so that each handler lists only its own cases):
+///
+/// - 401 on every route that needs a login, 403 where permissions apply to it;
+/// - 404 on routes with an id in the path and on pages (`Invalid page.`);
+/// - 400 on routes that read a body or query parameters, 413 and 415 on bodies;
+/// - path ids as integers ≥ 1 (with 1 as the example, so that generated requests reach
+///   existing objects);
+/// - `Task` as one object whose data keys are optional (the wire type flattens an
+///   `Option`, which utoipa renders as a required alternative), and `BasicUser` closed
+///   to other keys, so that a full user matches only `User` in `AnyUser`'s `oneOf`;
+/// - the data upload body also as JSON and form (its schema is the same).
+pub fn document() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+    complete(&mut doc);
+    doc
+}
+
+fn complete(doc: &mut Value) {
+    let error = json!({"application/json": {"schema": {}}});
+    let detail = json!({"application/json": {"schema": {"$ref": "#/components/schemas/Detail"}}});
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (method, op) in item.iter_mut() {
+                let public = PUBLIC.contains(&path.as_str());
+                let has_id = path.contains('{');
+                let has_body = op.get("requestBody").is_some();
+                let params = op
+                    .get("parameters")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let paged = params.iter().any(|p| p["name"] == "page");
+                let has_query = params.iter().any(|p| p["in"] == "query");
+                let responses = op["responses"].as_object_mut().expect("responses");
+                let mut add = |code: &str, what: &str, content: &Value| {
+                    let r = responses
+                        .entry(code)
+                        .or_insert_with(|| json!({"description": what}));
+                    if r.get("content").is_none() {
+                        r["content"] = content.clone();
+                    }
+                    if r["description"] == "" {
+                        r["description"] = json!(what);
+                    }
+                };
+                if !public {
+                    add("401", "Not logged in, or a bad token", &detail);
+                    if path != "/api/v1/users/self" && path != "/api/v1/server/about" {
+                        add("403", "Not allowed to the caller", &detail);
+                    }
+                }
+                if has_id || paged {
+                    add("404", "No such object (or page)", &detail);
+                }
+                if has_body || has_query || matches!(method.as_str(), "post" | "put" | "patch") {
+                    add("400", "Invalid input, with CVAT's field errors", &error);
+                }
+                if has_body {
+                    add("413", "The body is over the size limit", &detail);
+                    add(
+                        "415",
+                        "The body's content type is not one this route reads",
+                        &detail,
+                    );
+                }
+                if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+                    for p in params {
+                        if p["in"] == "path" && p["schema"]["type"] == "integer" {
+                            p["schema"]["minimum"] = json!(1);
+                            p["example"] = json!(1);
+                        }
+                    }
+                }
+                if path == "/api/v1/tasks/{id}/data" && method == "post" {
+                    let schema =
+                        op["requestBody"]["content"]["multipart/form-data"]["schema"].clone();
+                    for ctype in ["application/json", "application/x-www-form-urlencoded"] {
+                        op["requestBody"]["content"][ctype] = json!({"schema": schema});
+                    }
+                }
+            }
+        }
+    }
+    let schemas = &mut doc["components"]["schemas"];
+    schemas["BasicUser"]["additionalProperties"] = json!(false);
+    flatten_optional(schemas, "Task", "TaskDataKeys");
+}
+
+/// Rewrites `name` (`allOf: [oneOf: [null, optional], object]`, utoipa's rendering of a
+/// flattened `Option<optional>`) into one object with the optional keys not required.
+fn flatten_optional(schemas: &mut Value, name: &str, optional: &str) {
+    let extra = schemas[optional]["properties"].clone();
+    let Some(parts) = schemas[name]["allOf"].as_array() else {
+        return;
+    };
+    let Some(mut object) = parts.iter().find(|p| p["type"] == "object").cloned() else {
+        return;
+    };
+    if let (Some(props), Some(extra)) = (object["properties"].as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            props.insert(k.clone(), v.clone());
+        }
+    }
+    object["description"] = json!(format!("Without data, the keys of {optional} are absent."));
+    schemas[name] = object;
 }

@@ -136,7 +136,7 @@ pub async fn list(
 }
 
 /// Create a task (labels, no data yet).
-#[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body(content = Object, content_type = "application/json"),
+#[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body(content = ferrocat_wire::tasks::TaskWriteRequest, content_type = "application/json"),
     responses((status = 201, body = Task), (status = 400), (status = 403)))]
 pub async fn create(
     State(st): State<AppState>,
@@ -165,7 +165,7 @@ pub async fn retrieve(
 }
 
 /// Edit name, owner, assignee, bug tracker, z_order; labels are merged by name.
-#[utoipa::path(patch, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = i64, Path)), request_body(content = Object, content_type = "application/json"),
+#[utoipa::path(patch, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = i64, Path)), request_body(content = ferrocat_wire::tasks::TaskWriteRequest, content_type = "application/json"),
     responses((status = 200, body = Task), (status = 400), (status = 403), (status = 404)))]
 pub async fn update(
     State(st): State<AppState>,
@@ -183,7 +183,7 @@ pub async fn update(
 }
 
 /// Like PATCH, but `name` and `labels` are required.
-#[utoipa::path(put, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = i64, Path)), request_body(content = Object, content_type = "application/json"),
+#[utoipa::path(put, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = i64, Path)), request_body(content = ferrocat_wire::tasks::TaskWriteRequest, content_type = "application/json"),
     responses((status = 200, body = Task), (status = 400), (status = 403), (status = 404)))]
 pub async fn replace(
     State(st): State<AppState>,
@@ -234,7 +234,7 @@ pub async fn job(
 }
 
 /// Set a job's `status` and/or `assignee` (PUT behaves the same).
-#[utoipa::path(patch, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path)), request_body(content = Object, content_type = "application/json"),
+#[utoipa::path(method(patch, put), path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path)), request_body(content = ferrocat_wire::tasks::JobWriteRequest, content_type = "application/json"),
     responses((status = 200, body = Job), (status = 400), (status = 403), (status = 404)))]
 pub async fn update_job(
     State(st): State<AppState>,
@@ -254,6 +254,7 @@ pub async fn update_job(
 /// Attach media: `client_files[i]` (multipart, streamed to disk), `server_files[i]`;
 /// `image_quality` required. Processing runs in the background; poll `/status`.
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/data", tag = "data", params(("id" = i64, Path)),
+    request_body(content = ferrocat_wire::tasks::DataRequest, content_type = "multipart/form-data"),
     responses((status = 202, body = DataEcho), (status = 400), (status = 403), (status = 404)))]
 pub async fn upload(
     State(st): State<AppState>,

@@ -6,12 +6,14 @@ mod media;
 
 mod annotations;
 mod auth;
+mod binary;
 mod cli;
 mod formats;
 mod fuzz;
 mod http;
 mod limits;
 mod resources;
+mod schemathesis;
 mod server;
 mod tasks;
 mod users;
