@@ -9,8 +9,14 @@
 //! 2. Peak server RSS (VmHWM) while ingesting a 1 GB upload.
 //! 3. Chunk serving: 16 concurrent clients fetching one cached 36-frame compressed chunk;
 //!    requests per second, p50 and p99.
+//! 4. Peak server RSS above idle (issue 16; target < 300 MB): while a task of a 4 MB
+//!    tar.gz holding one 4 GiB member fails, and while a task of 1,000 10-MB JPEGs
+//!    (100 with `--quick`; hard links in the share, sent as `server_files`) succeeds.
+//!    `FERROCAT_BENCH_BIN=<older build>` gives the figures before a change.
 
 mod common;
+#[path = "../tests/shared/hostile.rs"]
+mod hostile;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -397,4 +403,130 @@ async fn main() {
         peak / 1024,
         before / 1024
     );
+    drop(server);
+
+    // 4. peak RSS above idle under a 4 GiB member and 1,000 10-MB images
+    let bomb = hostile::zeros_tar_gz(4 << 30, &std::env::temp_dir());
+    let (outcome, idle, peak) = rss_of_task(&c, |id, base, token| {
+        let bytes = std::fs::read(&bomb).unwrap();
+        upload_one(c.clone(), base, token, id, "bomb.tar.gz", bytes)
+    })
+    .await;
+    println!(
+        "a {:.1} MB tar.gz of one 4 GiB member: {outcome}; peak RSS {} MB above idle ({} MB; target < 300 MB)",
+        std::fs::metadata(&bomb).unwrap().len() as f64 / 1e6,
+        (peak - idle) / 1024,
+        idle / 1024
+    );
+    let n_big = if quick { 100 } else { 1000 };
+    let big = photo(4000, 3000, 11);
+    let big = if big.len() < 10 << 20 {
+        // noise compresses a little too well at the default quality: add a little more
+        let img = image::load_from_memory(&big).unwrap();
+        let mut out = Cursor::new(Vec::new());
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 98)
+            .encode_image(&img)
+            .unwrap();
+        out.into_inner()
+    } else {
+        big
+    };
+    let big_len = big.len();
+    let (outcome, idle, peak) = rss_of_task(&c, |id, base, token| {
+        let names = share_links(&big, n_big, &base.share);
+        attach_share(c.clone(), base.url, token, id, names)
+    })
+    .await;
+    println!(
+        "{n_big} JPEGs of {:.1} MB (4000×3000): {outcome}; peak RSS {} MB above idle ({} MB; target < 300 MB)",
+        big_len as f64 / 1e6,
+        (peak - idle) / 1024,
+        idle / 1024
+    );
+}
+
+/// Where a bench's server is, for the closures of [`rss_of_task`].
+struct Place {
+    url: String,
+    share: PathBuf,
+}
+
+/// Starts a fresh server, makes a task, lets `attach` give it data, waits for the end;
+/// returns the outcome, the idle RSS before and the peak RSS (kB).
+async fn rss_of_task<F, Fut>(c: &reqwest::Client, attach: F) -> (String, u64, u64)
+where
+    F: FnOnce(i64, Place, String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let server = start_server(None);
+    let token = login(c, &server.base).await;
+    let id = new_task(c, &server.base, &token).await;
+    let pid = server.child.id();
+    let idle = common::rss_kb(pid);
+    let place = Place {
+        url: server.base.clone(),
+        share: server.share_dir(),
+    };
+    attach(id, place, token.clone()).await;
+    let outcome = wait_finished(c, &server.base, &token, id).await;
+    let peak = rss_peak_kb(pid);
+    (outcome.chars().take(140).collect(), idle, peak)
+}
+
+async fn upload_one(
+    c: reqwest::Client,
+    base: Place,
+    token: String,
+    id: i64,
+    name: &str,
+    bytes: Vec<u8>,
+) {
+    let form = reqwest::multipart::Form::new()
+        .text("image_quality", QUALITY.to_string())
+        .part(
+            "client_files[0]",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+        );
+    let r = c
+        .post(format!("{}/api/v1/tasks/{id}/data", base.url))
+        .header("Authorization", format!("Token {token}"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+}
+
+async fn attach_share(
+    c: reqwest::Client,
+    base: String,
+    token: String,
+    id: i64,
+    names: Vec<String>,
+) {
+    let r = c
+        .post(format!("{base}/api/v1/tasks/{id}/data"))
+        .header("Authorization", format!("Token {token}"))
+        .json(&serde_json::json!({"server_files": names, "image_quality": QUALITY}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+}
+
+/// `n` hard links to one file in the share (no disk for the sources themselves).
+fn share_links(bytes: &[u8], n: usize, share: &Path) -> Vec<String> {
+    let dir = share.join("big");
+    std::fs::create_dir_all(&dir).unwrap();
+    let first = dir.join("img0000.jpg");
+    std::fs::write(&first, bytes).unwrap();
+    (0..n)
+        .map(|i| {
+            let name = format!("img{i:04}.jpg");
+            if i > 0 {
+                std::fs::hard_link(&first, dir.join(&name)).unwrap();
+            }
+            format!("big/{name}")
+        })
+        .collect()
 }

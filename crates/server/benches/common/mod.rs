@@ -72,6 +72,13 @@ pub fn start_server(database_url: Option<&str>) -> Server {
     }
 }
 
+impl Server {
+    /// The server's share folder (`<data-dir>/share`, the default).
+    pub fn share_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("data/share")
+    }
+}
+
 pub struct Api {
     pub c: reqwest::Client,
     pub base: String,

@@ -2,6 +2,8 @@
 //! on SQLite and on PostgreSQL.
 
 mod common;
+#[path = "../shared/hostile.rs"]
+mod hostile;
 mod media;
 
 mod annotations;

@@ -4,46 +4,13 @@
 //! idle, other tasks still finish and normal requests still answer; then SIGTERM with a
 //! download still crawling stops it within its shutdown deadline.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::binary::{proc_kb, start};
-
-/// A gzipped tar of one `size`-byte member of zeros (about size / 1000 compressed, as
-/// the 4 MB tar.gz of the issue),
-/// made once per target folder.
-fn zeros_tar_gz(size: u64) -> PathBuf {
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("zeros-{size}-best.tar.gz"));
-    if path.exists() {
-        return path;
-    }
-    let tmp = path.with_extension("part");
-    let mut gz = flate2::write::GzEncoder::new(
-        std::io::BufWriter::new(std::fs::File::create(&tmp).unwrap()),
-        flate2::Compression::best(),
-    );
-    let mut header = tar::Header::new_gnu();
-    header.set_path("zeros.bmp").unwrap();
-    header.set_size(size);
-    header.set_mode(0o644);
-    header.set_cksum();
-    gz.write_all(header.as_bytes()).unwrap();
-    let block = vec![0u8; 1 << 20];
-    let mut left = size;
-    while left > 0 {
-        let n = left.min(block.len() as u64) as usize;
-        gz.write_all(&block[..n]).unwrap();
-        left -= n as u64;
-    }
-    gz.write_all(&[0u8; 1024]).unwrap();
-    gz.finish().unwrap().flush().unwrap();
-    std::fs::rename(&tmp, &path).unwrap();
-    path
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attacks_on_the_binary_stay_within_bounded_memory() {
@@ -54,7 +21,7 @@ async fn attacks_on_the_binary_stay_within_bounded_memory() {
     std::fs::write(share.join("loopdir/a.jpg"), crate::media::jpeg(16, 16, 1)).unwrap();
     std::os::unix::fs::symlink(".", share.join("loopdir/l1")).unwrap();
     std::os::unix::fs::symlink(".", share.join("loopdir/l2")).unwrap();
-    let bomb = zeros_tar_gz(4 << 30);
+    let bomb = crate::hostile::zeros_tar_gz(4 << 30, Path::new(env!("CARGO_TARGET_TMPDIR")));
     let env = [
         ("FERROCAT_SHARE_DIR", share.display().to_string()),
         ("FERROCAT_ALLOW_PRIVATE_REMOTE", "true".into()),
