@@ -383,19 +383,43 @@ impl Limits {
     }
 }
 
-/// Reads the source file of frame `name`, refusing it from its size before reading
-/// when it is over the per-frame limit.
+/// How much of a frame's file is read first to probe it.
+const PROBE_PREFIX: u64 = 1 << 20;
+
+/// Reads the source file of frame `name`. It is refused from its size when over the
+/// per-frame limit, and from its first MiB when that is no image at all or its header
+/// declares more pixels than decoding allows, before the rest is read. (A header that
+/// reaches past the first MiB is left to the decoder.)
 fn read_frame(name: &str, path: &Path, max: u64) -> Result<Vec<u8>, String> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read {name}: {e}"))?
-        .len();
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read {name}: {e}");
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    let len = file.metadata().map_err(cannot)?.len();
     if len > max {
         return Err(format!(
             "{name}: the file has {len} bytes, more than the limit of {max} bytes per frame \
              (--max-frame-bytes)"
         ));
     }
-    std::fs::read(path).map_err(|e| format!("cannot read {name}: {e}"))
+    let mut bytes = Vec::with_capacity(len.min(PROBE_PREFIX) as usize);
+    (&mut file)
+        .take(PROBE_PREFIX)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if len > PROBE_PREFIX {
+        match ferrocat_media::image::probe_size(&bytes) {
+            Err(e @ ferrocat_media::MediaError::Unsupported(_)) => {
+                return Err(format!("{name}: {e}"));
+            }
+            Ok((w, h)) => {
+                ferrocat_media::image::check_limits(w, h).map_err(|e| format!("{name}: {e}"))?
+            }
+            Err(_) => {}
+        }
+        bytes.reserve_exact((len - bytes.len() as u64) as usize);
+        file.read_to_end(&mut bytes).map_err(cannot)?;
+    }
+    Ok(bytes)
 }
 
 /// The blocking pipeline. Errors are messages for the user.
@@ -701,6 +725,57 @@ fn collect_frames(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The error of a read that must fail (without printing megabytes if it does not).
+    fn refused(name: &str, path: &Path, max: u64) -> String {
+        match read_frame(name, path, max) {
+            Ok(b) => panic!("{name}: {} bytes read, expected a refusal", b.len()),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn big_frames_are_refused_from_their_first_mib() {
+        let dir = tempfile::tempdir().unwrap();
+        // no image at all
+        let junk = dir.path().join("junk.jpg");
+        std::fs::write(&junk, vec![7u8; 3 << 20]).unwrap();
+        let e = refused("junk.jpg", &junk, 512 << 20);
+        assert!(e.contains("not a recognized image format"), "{e}");
+        // a PNG header of 60000 × 60000 pixels, then 3 MiB
+        let mut ihdr = b"IHDR".to_vec();
+        ihdr.extend_from_slice(&60000u32.to_be_bytes());
+        ihdr.extend_from_slice(&60000u32.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        let crc = ihdr.iter().fold(!0u32, |mut c, &b| {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 == 1 {
+                    (c >> 1) ^ 0xEDB8_8320
+                } else {
+                    c >> 1
+                };
+            }
+            c
+        });
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0d".to_vec();
+        png.extend_from_slice(&ihdr);
+        png.extend_from_slice(&(!crc).to_be_bytes());
+        png.extend_from_slice(&(3u32 << 20).to_be_bytes());
+        png.extend_from_slice(b"IDAT");
+        png.resize(3 << 20, 0);
+        let big = dir.path().join("big.png");
+        std::fs::write(&big, &png).unwrap();
+        let e = refused("big.png", &big, 512 << 20);
+        assert!(e.contains("exceeds"), "{e}");
+        // a small file is read whole, whatever it holds
+        let small = dir.path().join("small.jpg");
+        std::fs::write(&small, b"tiny").unwrap();
+        assert_eq!(read_frame("small.jpg", &small, 512 << 20).unwrap(), b"tiny");
+        // over the size limit, from the size alone
+        let e = refused("junk.jpg", &junk, 1 << 20);
+        assert!(e.contains("--max-frame-bytes"), "{e}");
+    }
 
     #[test]
     fn steps() {
