@@ -14,7 +14,7 @@ use crate::binary::{proc_kb, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attacks_on_the_binary_stay_within_bounded_memory() {
-    ferrocat::serve::raise_open_file_limit();
+    let n_idle = crate::limits::idle_count();
     let dir = tempfile::tempdir().unwrap();
     let share = dir.path().join("share");
     std::fs::create_dir_all(share.join("loopdir")).unwrap();
@@ -68,7 +68,7 @@ async fn attacks_on_the_binary_stay_within_bounded_memory() {
     // item 3: 1,000 idle sockets, and requests still answer
     let addr = server.base.trim_start_matches("http://").to_string();
     let mut idle_sockets = Vec::new();
-    for _ in 0..1000 {
+    for _ in 0..n_idle {
         let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
         tokio::io::AsyncWriteExt::write_all(&mut s, b"GET / HT")
             .await
