@@ -10,9 +10,10 @@
 //! 3. Chunk serving: 16 concurrent clients fetching one cached 36-frame compressed chunk;
 //!    requests per second, p50 and p99.
 //! 4. Peak server RSS above idle (issue 16; target < 300 MB): while a task of a 4 MB
-//!    tar.gz holding one 4 GiB member fails, and while a task of 1,000 10-MB JPEGs
+//!    tar.gz holding one 4 GiB member fails, and while a task of 1,000 10-MB JPEGs of noise
 //!    (100 with `--quick`; hard links in the share, sent as `server_files`) succeeds.
-//!    `FERROCAT_BENCH_BIN=<older build>` gives the figures before a change.
+//!    `FERROCAT_BENCH_BIN=<older build>` gives the figures before a change; `-- rss`
+//!    runs this section alone.
 
 mod common;
 #[path = "../tests/shared/hostile.rs"]
@@ -296,6 +297,11 @@ async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let n_images: usize = if quick { 20 } else { 100 };
     let c = reqwest::Client::new();
+    if std::env::args().any(|a| a == "rss") {
+        // `cargo bench --bench media -- rss`: section 4 alone
+        hostile_rss(&c, quick).await;
+        return;
+    }
 
     // 1. processing throughput
     println!("generating {n_images} photo-like 1920x1080 JPEGs…");
@@ -405,9 +411,13 @@ async fn main() {
     );
     drop(server);
 
-    // 4. peak RSS above idle under a 4 GiB member and 1,000 10-MB images
+    hostile_rss(&c, quick).await;
+}
+
+/// 4. Peak RSS above idle under a 4 GiB member and 1,000 10-MB images.
+async fn hostile_rss(c: &reqwest::Client, quick: bool) {
     let bomb = hostile::zeros_tar_gz(4 << 30, &std::env::temp_dir());
-    let (outcome, idle, peak) = rss_of_task(&c, |id, base, token| {
+    let (outcome, idle, peak) = rss_of_task(c, |id, base, token| {
         let bytes = std::fs::read(&bomb).unwrap();
         upload_one(c.clone(), base, token, id, "bomb.tar.gz", bytes)
     })
@@ -419,30 +429,37 @@ async fn main() {
         idle / 1024
     );
     let n_big = if quick { 100 } else { 1000 };
-    let big = photo(4000, 3000, 11);
-    let big = if big.len() < 10 << 20 {
-        // noise compresses a little too well at the default quality: add a little more
-        let img = image::load_from_memory(&big).unwrap();
-        let mut out = Cursor::new(Vec::new());
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 98)
-            .encode_image(&img)
-            .unwrap();
-        out.into_inner()
-    } else {
-        big
-    };
+    let big = noise_jpeg(2800, 2100);
     let big_len = big.len();
-    let (outcome, idle, peak) = rss_of_task(&c, |id, base, token| {
+    let (outcome, idle, peak) = rss_of_task(c, |id, base, token| {
         let names = share_links(&big, n_big, &base.share);
         attach_share(c.clone(), base.url, token, id, names)
     })
     .await;
     println!(
-        "{n_big} JPEGs of {:.1} MB (4000×3000): {outcome}; peak RSS {} MB above idle ({} MB; target < 300 MB)",
+        "{n_big} JPEGs of {:.1} MB (2800×2100 noise): {outcome}; peak RSS {} MB above idle ({} MB; target < 300 MB)",
         big_len as f64 / 1e6,
         (peak - idle) / 1024,
         idle / 1024
     );
+}
+
+/// A JPEG of pixel noise at quality 90: about 10 MB at 2800×2100, the size of a
+/// camera's photo file.
+fn noise_jpeg(w: u32, h: u32) -> Vec<u8> {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let img = RgbImage::from_fn(w, h, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let b = state.to_le_bytes();
+        Rgb([b[0], b[1], b[2]])
+    });
+    let mut out = Cursor::new(Vec::new());
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode_image(&DynamicImage::ImageRgb8(img))
+        .unwrap();
+    out.into_inner()
 }
 
 /// Where a bench's server is, for the closures of [`rss_of_task`].
