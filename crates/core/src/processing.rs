@@ -147,8 +147,35 @@ pub async fn worker(core: Core, mut stop: tokio::sync::watch::Receiver<bool>, cl
     }
 }
 
+/// Renews a queue item's lease while its work runs (downloads, processing, exports),
+/// so that no other worker takes it over; stops when dropped, also when the worker is
+/// cancelled at shutdown.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Heartbeat {
+    fn start(core: &Core, id: i64) -> Heartbeat {
+        let core = core.clone();
+        Heartbeat(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(LEASE_SECS as u64 / 3)).await;
+                let lease = chrono::Duration::seconds(LEASE_SECS);
+                if let Err(e) = core.db().renew_queue_lease(id, lease).await {
+                    tracing::warn!(error = %e, "could not renew a queue item's lease");
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 #[tracing::instrument(skip_all, fields(key = %item.key))]
 async fn run_item(core: &Core, item: QueueItem) {
+    let _beat = Heartbeat::start(core, item.id);
     let payload: Value = serde_json::from_str(&item.payload).unwrap_or(Value::Null);
     let task_id = payload["task_id"].as_i64().unwrap_or(0);
     let data_id = payload["data_id"].as_i64().unwrap_or(0);
@@ -157,27 +184,11 @@ async fn run_item(core: &Core, item: QueueItem) {
         let outcome = if item.attempts > MAX_ATTEMPTS {
             Err("The work was interrupted too many times".to_string())
         } else {
-            // renew the lease while the work runs, so that no other worker takes it over
-            let beat = {
-                let core = core.clone();
-                let id = item.id;
-                tokio::spawn(async move {
-                    loop {
-                        tokio::time::sleep(Duration::from_secs(LEASE_SECS as u64 / 3)).await;
-                        let _ = core
-                            .db()
-                            .queue_progress(id, "", chrono::Duration::seconds(LEASE_SECS))
-                            .await;
-                    }
-                })
-            };
-            let outcome = if item.kind == crate::exports::KIND {
+            if item.kind == crate::exports::KIND {
                 crate::exports::run(core, &item).await
             } else {
                 crate::imports::run(core, &item).await
-            };
-            beat.abort();
-            outcome
+            }
         };
         let (failed, msg) = match &outcome {
             Ok(()) => (false, String::new()),
@@ -417,7 +428,15 @@ fn read_frame(name: &str, path: &Path, max: u64) -> Result<Vec<u8>, String> {
             Err(_) => {}
         }
         bytes.reserve_exact((len - bytes.len() as u64) as usize);
-        file.read_to_end(&mut bytes).map_err(cannot)?;
+        // bounded: a file that grows while it is read stops at the limit
+        file.take(max + 1 - bytes.len() as u64)
+            .read_to_end(&mut bytes)
+            .map_err(cannot)?;
+        if bytes.len() as u64 > max {
+            return Err(format!(
+                "{name}: the file grew past the limit of {max} bytes per frame (--max-frame-bytes)"
+            ));
+        }
     }
     Ok(bytes)
 }

@@ -222,11 +222,22 @@ pub async fn download(c: &Checked, dest: &Path, t: &Transfer) -> Result<(), Stri
         client = client.read_timeout(t.rate_window);
     }
     let client = client.build().map_err(|e| e.to_string())?;
-    let resp = client
-        .get(c.url.clone())
-        .send()
-        .await
-        .map_err(|e| failed(&e))?;
+    let send = client.get(c.url.clone()).send();
+    let resp = if t.min_rate > 0 {
+        // the response head must arrive within one window too
+        tokio::time::timeout(t.rate_window, send)
+            .await
+            .map_err(|_| {
+                format!(
+                    "{} is too slow: no response head in {} s",
+                    c.url,
+                    t.rate_window.as_secs()
+                )
+            })?
+    } else {
+        send.await
+    }
+    .map_err(|e| failed(&e))?;
     let status = resp.status();
     if !status.is_success() {
         return Err(format!(

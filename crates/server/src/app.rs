@@ -173,9 +173,15 @@ impl Application {
         housekeeping.abort();
         let _ = stop_tx.send(true);
         let workers_done = async {
-            tokio::time::timeout_at(deadline, workers.join_all())
-                .await
-                .is_ok()
+            tokio::time::timeout_at(deadline, async {
+                while let Some(r) = workers.join_next().await {
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "a worker ended abnormally");
+                    }
+                }
+            })
+            .await
+            .is_ok()
         };
         let (requests_done, workers_done) =
             tokio::join!(connections.finish(deadline), workers_done);
@@ -183,9 +189,17 @@ impl Application {
             tracing::warn!("shutdown deadline reached: closing the requests still running");
         }
         if !workers_done {
-            // The workers' futures were dropped with the JoinSet; work on blocking
-            // threads is left to the runtime's own shutdown timeout (main.rs).
-            let released = claims.release(&self.core).await;
+            // The workers are cancelled (and their heartbeats with them) before their
+            // items are given back; work on blocking threads is left to the runtime's
+            // own shutdown timeout (main.rs).
+            workers.abort_all();
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while workers.join_next().await.is_some() {}
+            })
+            .await;
+            let released = tokio::time::timeout(Duration::from_secs(5), claims.release(&self.core))
+                .await
+                .unwrap_or(0);
             tracing::warn!(
                 released,
                 "shutdown deadline reached: the queue items still running are released for another worker"

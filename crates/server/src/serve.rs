@@ -21,7 +21,6 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -65,13 +64,21 @@ pub fn connection_cap(configured: usize, open_files: Option<u64>) -> usize {
 }
 
 /// The open connections after the listener has stopped.
-pub struct Connections(GracefulShutdown);
+pub struct Connections {
+    stop: tokio::sync::watch::Sender<bool>,
+    permits: Arc<Semaphore>,
+    max: usize,
+}
 
 impl Connections {
-    /// Asks every connection to close after its request in flight and waits for them
-    /// until `deadline`; returns whether all closed in time.
+    /// Asks every connection to close after its request in flight (one that never sent
+    /// a request is closed at once) and waits for them until `deadline`; returns whether
+    /// all closed in time. A connection gives back its permit when it ends, so all
+    /// permits back means all connections closed.
     pub async fn finish(self, deadline: tokio::time::Instant) -> bool {
-        tokio::time::timeout_at(deadline, self.0.shutdown())
+        let _ = self.stop.send(true);
+        let all = u32::try_from(self.max).unwrap_or(u32::MAX);
+        tokio::time::timeout_at(deadline, self.permits.acquire_many(all))
             .await
             .is_ok()
     }
@@ -84,8 +91,9 @@ pub async fn serve(
     limits: ConnLimits,
     shutdown: impl Future<Output = ()>,
 ) -> Connections {
-    let graceful = GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let max = limits.max_connections.min(u32::MAX as usize);
+    let permits = Arc::new(Semaphore::new(max));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -111,21 +119,39 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        // hyper's graceful shutdown waits for a connection that has not sent its first
+        // request yet (it counts as busy): such a one is dropped instead.
+        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = started.clone();
         let service = tower::service_fn(move |mut req: hyper::Request<Incoming>| {
+            seen.store(true, std::sync::atomic::Ordering::Relaxed);
             req.extensions_mut()
                 .insert(ConnectInfo::<SocketAddr>(remote));
             router.clone().oneshot(req)
         });
         let conn =
             builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let conn = graceful.watch(conn);
+        let mut stopped = stopped.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let mut conn = std::pin::pin!(conn);
+            let ended = tokio::select! {
+                r = conn.as_mut() => Some(r),
+                _ = stopped.wait_for(|s| *s) => None,
+            };
+            let ended = match ended {
+                Some(r) => Some(r),
+                None if started.load(std::sync::atomic::Ordering::Relaxed) => {
+                    conn.as_mut().graceful_shutdown();
+                    Some(conn.await)
+                }
+                None => None,
+            };
+            if let Some(Err(e)) = ended {
                 tracing::debug!(error = %e, %remote, "connection ended with an error");
             }
             drop(permit);
         });
     }
     drop(listener);
-    Connections(graceful)
+    Connections { stop, permits, max }
 }

@@ -134,6 +134,22 @@ impl Db {
         Ok(())
     }
 
+    /// Renews the lease of a started item (its message stays).
+    pub async fn renew_queue_lease(&self, id: i64, lease: Duration) -> Result<()> {
+        let now = crate::now();
+        with_db!(self, |p| {
+            sqlx::query(
+                "UPDATE queue_items SET lease_until = $2 WHERE id = $1 AND state = 'started'",
+            )
+            .bind(id)
+            .bind(now + lease)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
     /// Gives claimed items back: their lease ends now, so that the next claim (in this
     /// process or another) takes them over. Items no longer `started` are left alone.
     pub async fn release_queue_items(&self, ids: &[i64]) -> Result<u64> {

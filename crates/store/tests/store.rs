@@ -222,6 +222,14 @@ async fn a_released_claim_is_taken_over_at_once(db: Db) {
     let first = db.claim_queue_item(lease).await.unwrap().unwrap();
     assert_eq!(first.id, id);
     assert!(db.claim_queue_item(lease).await.unwrap().is_none());
+    // a renewal moves the lease on and keeps the message
+    db.queue_progress(id, "working", Duration::seconds(1))
+        .await
+        .unwrap();
+    db.renew_queue_lease(id, lease).await.unwrap();
+    let renewed = db.queue_item("k1").await.unwrap().unwrap();
+    assert_eq!(renewed.message, "working");
+    assert!(renewed.lease_until.unwrap() > ferrocat_store::now() + Duration::seconds(500));
     assert_eq!(db.release_queue_items(&[id, id + 1000]).await.unwrap(), 1);
     let again = db.claim_queue_item(lease).await.unwrap().unwrap();
     assert_eq!((again.id, again.attempts), (id, 2));

@@ -213,9 +213,89 @@ fn complete(doc: &mut Value) {
             }
         }
     }
+    partial_patch_bodies(doc);
+    unique_operation_ids(doc);
     let schemas = &mut doc["components"]["schemas"];
     schemas["BasicUser"]["additionalProperties"] = json!(false);
     flatten_optional(schemas, "Task", "TaskDataKeys");
+}
+
+/// `PATCH` takes any subset of the fields its write schema requires: each `PATCH` body
+/// that refers to a schema with required fields refers to a copy without them
+/// (`<Name>Patch`).
+fn partial_patch_bodies(doc: &mut Value) {
+    let with_required: std::collections::HashSet<String> = doc["components"]["schemas"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, v)| v.get("required").is_some())
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut copies = std::collections::BTreeSet::new();
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            // (`get_mut`, not indexing: indexing a missing key would add it)
+            let Some(content) = item
+                .get_mut("patch")
+                .and_then(|op| op.get_mut("requestBody"))
+                .and_then(|b| b.get_mut("content"))
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            for media in content.values_mut() {
+                let Some(name) = media
+                    .get("schema")
+                    .and_then(|s| s.get("$ref"))
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                    .map(str::to_string)
+                else {
+                    continue;
+                };
+                if !with_required.contains(&name) {
+                    continue;
+                }
+                media["schema"]["$ref"] = json!(format!("#/components/schemas/{name}Patch"));
+                copies.insert(name);
+            }
+        }
+    }
+    let schemas = &mut doc["components"]["schemas"];
+    for name in copies {
+        let mut copy = schemas[&name].clone();
+        if let Some(o) = copy.as_object_mut() {
+            o.remove("required");
+        }
+        schemas[format!("{name}Patch")] = copy;
+    }
+}
+
+/// One handler can serve two methods (`PATCH` and `PUT /jobs/{id}`); OpenAPI wants an
+/// operation id once: repeats get the method appended.
+fn unique_operation_ids(doc: &mut Value) {
+    let mut seen = std::collections::HashSet::new();
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (method, op) in item.iter_mut() {
+                let Some(id) = op
+                    .get("operationId")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                else {
+                    continue;
+                };
+                if !seen.insert(id.clone()) {
+                    op["operationId"] = json!(format!("{id}_{method}"));
+                }
+            }
+        }
+    }
 }
 
 /// Rewrites `name` (`allOf: [oneOf: [null, optional], object]`, utoipa's rendering of a

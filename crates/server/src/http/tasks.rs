@@ -339,7 +339,10 @@ async fn read_upload(
                 // a file under another field name: drain and ignore
                 while field.chunk().await.map_err(bad)?.is_some() {}
             }
-            None => pairs.push((fname, field.text().await.map_err(bad)?)),
+            None => {
+                let text = text_part(&mut field, &fname, &mut budget).await?;
+                pairs.push((fname, text));
+            }
         }
     }
     Ok((form_to_object(pairs), names))
@@ -381,6 +384,37 @@ impl UploadBudget {
         }
         Ok(())
     }
+}
+
+/// The longest text field of an upload (a `server_files[i]` path, `image_quality`…).
+const MAX_TEXT_FIELD: usize = 64 << 10;
+
+/// Reads one text part, at most [`MAX_TEXT_FIELD`] bytes, counted against the budget.
+async fn text_part(
+    field: &mut axum::extract::multipart::Field<'_>,
+    name: &str,
+    budget: &mut UploadBudget,
+) -> ApiResult<String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("Multipart form parse error - {e}")))?
+    {
+        budget.take(chunk.len())?;
+        if bytes.len() + chunk.len() > MAX_TEXT_FIELD {
+            return Err(ApiError::Invalid(ferrocat_wire::FieldErrors::single(
+                name,
+                format!("Ensure this field has no more than {MAX_TEXT_FIELD} bytes."),
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "Multipart form parse error - {name} is not UTF-8 text"
+        ))
+    })
 }
 
 /// Streams one file part to `path`, counting its bytes against the budget.

@@ -357,6 +357,7 @@ async fn multipart_uploads() {
                             format!("multipart/form-data; boundary={boundary}"),
                         )
                         .body(bytes)
+                        .timeout(std::time::Duration::from_secs(30))
                         .send()
                         .await
                         .map(|r| r.status().as_u16())
@@ -418,6 +419,7 @@ async fn annotation_bodies() {
                         .header("Authorization", format!("Token {t2}"))
                         .header("Content-Type", "application/json")
                         .body(bytes)
+                        .timeout(std::time::Duration::from_secs(30))
                         .send()
                         .await
                         .map_err(|e| TestCaseError::fail(format!("no answer: {e}")))?;

@@ -197,6 +197,21 @@ async fn openapi_document_lists_every_route_and_swagger_ui_is_served() {
         }
     }
     assert!(paths["/api/v1/jobs/{id}"].get("put").is_some());
+    let mut ids = std::collections::HashSet::new();
+    for item in paths.values() {
+        for op in item.as_object().unwrap().values() {
+            let id = op["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_string()), "operationId {id} twice");
+        }
+    }
+    let patch = &paths["/api/v1/tasks/{id}"]["patch"]["requestBody"]["content"]["application/json"]
+        ["schema"];
+    assert_eq!(patch["$ref"], "#/components/schemas/TaskWriteRequestPatch");
+    assert!(
+        r.body["components"]["schemas"]["TaskWriteRequestPatch"]
+            .get("required")
+            .is_none()
+    );
     let schemas = &r.body["components"]["schemas"];
     assert!(
         schemas["Task"].get("allOf").is_none(),

@@ -131,8 +131,8 @@ async fn the_connection_cap_queues_clients_until_idle_ones_time_out() {
 }
 
 /// A server on loopback that answers every request with headers for `len` bytes and
-/// then sends one byte every `every`, for at most 60 s.
-pub async fn trickling_server(len: usize, every: Duration) -> String {
+/// then sends `piece` bytes every `every`, for at most 60 s.
+pub async fn trickling_server(len: usize, piece: usize, every: Duration) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -147,10 +147,14 @@ pub async fn trickling_server(len: usize, every: Duration) -> String {
                     return;
                 }
                 let until = Instant::now() + Duration::from_secs(60);
-                for _ in 0..len {
-                    if Instant::now() > until || s.write_all(b"x").await.is_err() {
+                let bytes = vec![b'x'; piece.max(1)];
+                let mut left = len;
+                while left > 0 {
+                    let n = left.min(bytes.len());
+                    if Instant::now() > until || s.write_all(&bytes[..n]).await.is_err() {
                         return;
                     }
+                    left -= n;
                     tokio::time::sleep(every).await;
                 }
             });
@@ -210,13 +214,13 @@ async fn a_trickling_remote_fails_its_task_and_holds_no_other() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
         c.allow_private_remote = true;
         c.remote_min_rate = 1; // KB/s
-        c.remote_rate_window = 4;
+        c.remote_rate_window = 8;
         c.workers = 2;
     })
     .await
     .unwrap();
     let t = app.admin_token.clone();
-    let slow = trickling_server(100_000, Duration::from_millis(100)).await;
+    let slow = trickling_server(100_000, 1, Duration::from_millis(100)).await;
     let started = Instant::now();
     let stalled = remote_task(&app, &[format!("{slow}/a.jpg")]).await;
     // another task, created meanwhile, is processed while the download crawls
@@ -272,7 +276,7 @@ async fn shutdown_has_a_deadline_and_releases_the_claimed_item() {
     .await
     .unwrap();
     let t = app.admin_token.clone();
-    let slow = trickling_server(100_000, Duration::from_millis(200)).await;
+    let slow = trickling_server(100_000, 1, Duration::from_millis(200)).await;
     let id = remote_task(&app, &[format!("{slow}/a.jpg")]).await;
     let until = Instant::now() + Duration::from_secs(20);
     while app

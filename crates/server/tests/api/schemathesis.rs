@@ -64,8 +64,11 @@ async fn generated_requests_match_the_openapi_document() {
     for (who, token) in [("admin", server.token.clone()), ("a plain user", plain)] {
         let base = server.base.clone();
         let (st, examples, seed) = (st.clone(), examples.clone(), seed.clone());
+        // its cache of earlier runs (`.schemathesis/`) goes to a folder of this run
+        let work = dir.path().to_path_buf();
         let out = tokio::task::spawn_blocking(move || {
             Command::new(&st)
+                .current_dir(&work)
                 .args(["run", &format!("{base}/api/swagger.json"), "--url", &base])
                 .args(["-H", &format!("Authorization: Token {token}")])
                 .args([
