@@ -193,11 +193,16 @@ async fn slow_file_server(
     (format!("http://{addr}"), peak)
 }
 
+/// A task without labels or data; returns its id.
+async fn empty_task(app: &TestApp, token: &str, name: &str) -> i64 {
+    create(app, token, json!({"name": name, "labels": []})).await["id"]
+        .as_i64()
+        .unwrap()
+}
+
 async fn remote_task(app: &TestApp, urls: &[String]) -> i64 {
     let t = app.admin_token.clone();
-    let id = create(app, &t, json!({"name": "remote", "labels": []})).await["id"]
-        .as_i64()
-        .unwrap();
+    let id = empty_task(app, &t, "remote").await;
     let r = app
         .post(
             &format!("/api/v1/tasks/{id}/data"),
@@ -224,9 +229,7 @@ async fn a_trickling_remote_fails_its_task_and_holds_no_other() {
     let started = Instant::now();
     let stalled = remote_task(&app, &[format!("{slow}/a.jpg")]).await;
     // another task, created meanwhile, is processed while the download crawls
-    let other = create(&app, &t, json!({"name": "other", "labels": []})).await["id"]
-        .as_i64()
-        .unwrap();
+    let other = empty_task(&app, &t, "other").await;
     let r = upload(
         &app,
         &t,
@@ -310,9 +313,7 @@ db_tests!(client_file_names_and_upload_size);
 
 async fn client_file_names_and_upload_size(app: TestApp) {
     let t = app.admin_token.clone();
-    let id = create(&app, &t, json!({"name": "names", "labels": []})).await["id"]
-        .as_i64()
-        .unwrap();
+    let id = empty_task(&app, &t, "names").await;
     let long = format!("{}.jpg", "a".repeat(260));
     let r = upload(
         &app,
@@ -351,9 +352,7 @@ async fn uploads_over_max_upload_bytes_are_refused_while_streaming() {
         .await
         .unwrap();
     let t = app.admin_token.clone();
-    let id = create(&app, &t, json!({"name": "big", "labels": []})).await["id"]
-        .as_i64()
-        .unwrap();
+    let id = empty_task(&app, &t, "big").await;
     let big = vec![0u8; 40 << 10];
     let r = upload(
         &app,
