@@ -305,11 +305,13 @@ fn write_export(
                 }
                 w.flush().map_err(e)?;
             }
-            // CVAT's XML names each image by its frame name: the original files, as is
+            // CVAT's XML names each image by its frame name: the original files, as is;
+            // video frames as PNG (`images/frame_000000.png`, §10.5)
             if let Some(images) = images.as_mut() {
                 for (k, f) in frames.iter().enumerate() {
                     let bytes = images.original(k).map_err(e)?;
-                    zip.stored(&format!("images/{}", f.name), &bytes)
+                    let ext = if images.video.is_some() { ".png" } else { "" };
+                    zip.stored(&format!("images/{}{ext}", f.name), &bytes)
                         .map_err(e)?;
                 }
             }
@@ -343,6 +345,9 @@ struct FrameImages {
     dir: PathBuf,
     chunk_size: i64,
     current: Option<(i64, Vec<Member>)>,
+    /// For a video task (mp4 original chunks): the chunk being decoded, and the frame it
+    /// gives next.
+    video: Option<Option<(usize, ferrocat_media::video::FrameStream)>>,
 }
 
 /// A file of an original chunk: its name and bytes.
@@ -365,7 +370,38 @@ impl FrameImages {
             dir: crate::tasks::data_dir(core, data.id).join("original"),
             chunk_size: data.chunk_size.unwrap_or(1).max(1),
             current: None,
+            video: (data.original_chunk_type == "video").then_some(None),
         })
+    }
+
+    /// Frame `k` of a video task, decoded from its original chunk. Frames are asked for
+    /// in order, so one ffmpeg per chunk streams them, one frame in memory at a time.
+    fn video_frame(&mut self, k: usize) -> std::io::Result<ferrocat_media::image::Rgb8> {
+        let err = |e: ferrocat_media::MediaError| std::io::Error::other(format!("frame {k}: {e}"));
+        let chunk = k as i64 / self.chunk_size;
+        let first = (chunk * self.chunk_size) as usize;
+        let slot = self.video.get_or_insert(None);
+        if slot
+            .as_ref()
+            .is_none_or(|(next, _)| *next > k || *next < first)
+        {
+            let path = self.dir.join(format!("{chunk}.mp4"));
+            *slot = Some((
+                first,
+                ferrocat_media::video::FrameStream::open(&path, None).map_err(err)?,
+            ));
+        }
+        let (next, stream) = slot.as_mut().expect("just opened");
+        loop {
+            let img = stream
+                .next_frame()
+                .map_err(err)?
+                .ok_or_else(|| std::io::Error::other(format!("chunk {chunk} lacks frame {k}")))?;
+            *next += 1;
+            if *next > k {
+                return Ok(img);
+            }
+        }
     }
 
     /// Frame `k`'s original file: (its name in the chunk, its bytes).
@@ -393,13 +429,23 @@ impl FrameImages {
         Ok((name, bytes))
     }
 
-    /// Frame `k`'s original bytes.
+    /// Frame `k`'s original bytes (a video frame as PNG).
     fn original(&mut self, k: usize) -> std::io::Result<Vec<u8>> {
+        if self.video.is_some() {
+            let img = self.video_frame(k)?;
+            return ferrocat_media::image::encode_png(&img)
+                .map_err(|e| std::io::Error::other(format!("frame {k}: {e}")));
+        }
         Ok(self.member(k)?.1.to_vec())
     }
 
     /// Frame `k` as JPEG: the original when it is one, else encoded at quality 95.
     fn jpeg(&mut self, k: usize) -> std::io::Result<Vec<u8>> {
+        if self.video.is_some() {
+            let img = self.video_frame(k)?;
+            return ferrocat_media::image::encode_jpeg(&img, 95)
+                .map_err(|e| std::io::Error::other(format!("frame {k}: {e}")));
+        }
         let (name, bytes) = self.member(k)?;
         if ferrocat_media::image::mime_for_name(name) == "image/jpeg" {
             return Ok(bytes.to_vec());
@@ -510,9 +556,20 @@ async fn collect(
         owner,
         assignee,
         dumped: xml_date(ferrocat_store::now(), tz),
+        source: data.as_ref().and_then(video_source),
     };
     let doc = core.annotations().task_document(task_id).await?;
     Ok((meta, frames, doc, labels))
+}
+
+/// The base name of a video task's video (`<source>`).
+fn video_source(d: &ferrocat_store::tasks::DataRow) -> Option<String> {
+    if d.original_chunk_type != "video" {
+        return None;
+    }
+    let sources: serde_json::Value = serde_json::from_str(&d.sources).unwrap_or_default();
+    let name = sources["video"].as_str()?;
+    Some(name.rsplit('/').next().unwrap_or(name).to_string())
 }
 
 /// Objects per task frame: standalone shapes, then the shapes of tracks (interpolated,

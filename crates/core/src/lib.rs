@@ -58,6 +58,8 @@ pub struct CoreConfig {
     pub media_cache_bytes: usize,
     /// Largest source file of one frame (and archive member) that processing reads.
     pub max_frame_bytes: u64,
+    /// Longest run of ffmpeg or pdftoppm on one task's video or PDF.
+    pub media_timeout: std::time::Duration,
     /// Largest ratio of extracted to compressed size of an uploaded archive.
     pub max_archive_ratio: u64,
     /// Largest total size of one task's uploaded files (`None`: no limit).
@@ -79,6 +81,7 @@ impl Default for CoreConfig {
             annotation_cache_bytes: 256 << 20,
             media_cache_bytes: 256 << 20,
             max_frame_bytes: 512 << 20,
+            media_timeout: std::time::Duration::from_secs(21600),
             max_archive_ratio: 100,
             max_upload_bytes: None,
         }

@@ -684,16 +684,29 @@ impl TaskService<'_> {
             image_quality: d.image_quality,
             start_frame: d.start_frame,
             stop_frame: d.stop_frame,
-            frame_filter: d.frame_filter,
-            frames: frames
-                .into_iter()
-                .map(|f| FrameMeta {
-                    width: f.width,
-                    height: f.height,
-                    name: f.name,
-                })
-                .collect(),
+            frame_filter: d.frame_filter.clone(),
+            frames: meta_frames(&d, frames),
         })
+    }
+
+    /// Frame `index` of the mp4 chunk `path`, decoded by ffmpeg (a chunk starts with a
+    /// keyframe, so at most a chunk's frames are decoded): PNG for original quality, JPEG
+    /// at quality 95 for compressed (the chunk already lost what `image_quality` takes;
+    /// a second loss at the same quality would compound it).
+    async fn video_frame(&self, path: PathBuf, index: usize, png: bool) -> Result<Stored> {
+        let bytes = self
+            .core
+            .blocking(move || {
+                let img = ferrocat_media::video::frame(&path, index as u64)?;
+                if png {
+                    ferrocat_media::image::encode_png(&img)
+                } else {
+                    ferrocat_media::image::encode_jpeg(&img, 95)
+                }
+            })
+            .await?
+            .map_err(|e| Error::Internal(format!("cannot decode the frame: {e}")))?;
+        Ok(Stored::Memory(bytes.into()))
     }
 
     /// `GET /tasks/{id}/data?type=&number=&quality=` (§7.4): where the bytes are.
@@ -745,14 +758,24 @@ impl TaskService<'_> {
             ))
         };
         let chunks = (d.size + chunk_size - 1) / chunk_size;
+        let video = if quality == "original" {
+            d.original_chunk_type == "video"
+        } else {
+            d.compressed_chunk_type == "video"
+        };
+        let (ext, chunk_type) = if video {
+            ("mp4", "video/mp4")
+        } else {
+            ("zip", "application/zip")
+        };
         match kind {
             "chunk" => {
                 if n < 0 || n >= chunks {
                     return Err(out_of_range());
                 }
                 Ok(DataFile {
-                    body: open(dir.join(quality).join(format!("{n}.zip"))).await?,
-                    content_type: "application/zip",
+                    body: open(dir.join(quality).join(format!("{n}.{ext}"))).await?,
+                    content_type: chunk_type,
                     range: None,
                     etag: format!("\"d{}-c{n}-{quality}\"", d.id),
                 })
@@ -763,6 +786,19 @@ impl TaskService<'_> {
                 }
                 let chunk = n / chunk_size;
                 let index = (n % chunk_size) as usize;
+                if video {
+                    let path = dir.join(quality).join(format!("{chunk}.mp4"));
+                    return Ok(DataFile {
+                        body: self.video_frame(path, index, quality == "original").await?,
+                        content_type: if quality == "original" {
+                            "image/png"
+                        } else {
+                            "image/jpeg"
+                        },
+                        range: None,
+                        etag: format!("\"d{}-f{n}-{quality}\"", d.id),
+                    });
+                }
                 let body = open(dir.join(quality).join(format!("{chunk}.zip"))).await?;
                 let ranges = match &body {
                     // Only the zip directory is read: microseconds for a chunk's members.
@@ -796,6 +832,28 @@ impl TaskService<'_> {
             }
         }
     }
+}
+
+/// `data/meta` frames (§7.5): one per task frame for images; for a video the one entry
+/// of the video's size and name.
+fn meta_frames(d: &DataRow, frames: Vec<FrameRow>) -> Vec<FrameMeta> {
+    let entry = |f: FrameRow| FrameMeta {
+        width: f.width,
+        height: f.height,
+        name: f.name,
+    };
+    if d.original_chunk_type != "video" {
+        return frames.into_iter().map(entry).collect();
+    }
+    let sources: Value = serde_json::from_str(&d.sources).unwrap_or_default();
+    let name = sources["video"].as_str().unwrap_or_default().to_string();
+    frames
+        .into_iter()
+        .next()
+        .map(|f| FrameRow { name, ..f })
+        .map(entry)
+        .into_iter()
+        .collect()
 }
 
 fn display(v: &Value) -> String {

@@ -94,6 +94,9 @@ pub(crate) fn write_meta(
     }
     writeln!(w, "    </task>")?;
     writeln!(w, "    <dumped>{}</dumped>", t.dumped)?;
+    if let Some(source) = &t.source {
+        writeln!(w, "    <source>{}</source>", esc(source))?;
+    }
     writeln!(w, "  </meta>")
 }
 
@@ -186,7 +189,13 @@ pub fn write_xml(
     writeln!(w, "<?xml version=\"1.0\" encoding=\"utf-8\"?>")?;
     writeln!(w, "<annotations>")?;
     writeln!(w, "  <version>1.1</version>")?;
-    write_meta(w, task, None)?;
+    // video tasks: the frames' one size, as CVAT wrote it
+    let original_size = task
+        .source
+        .as_ref()
+        .and(frames.first())
+        .map(|f| (f.width, f.height));
+    write_meta(w, task, original_size)?;
     for (k, f) in frames.iter().enumerate() {
         writeln!(
             w,
@@ -258,6 +267,7 @@ mod tests {
             owner: Some(("Alex".into(), "alex@example.com".into())),
             assignee: None,
             dumped: "2020-08-13 01:51:00.000001+00:00".into(),
+            source: None,
         };
         let frames = vec![
             FrameMeta {

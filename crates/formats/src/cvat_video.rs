@@ -77,6 +77,7 @@ mod tests {
             owner: None,
             assignee: None,
             dumped: "d".into(),
+            source: None,
         };
         let shape = |frame, keyframe, x: f64| OutTrackShape {
             frame,

@@ -245,6 +245,8 @@ pub struct TaskMeta {
     pub owner: Option<Person>,
     pub assignee: Option<Person>,
     pub dumped: String,
+    /// The video's base name for video tasks (`<source>` of CVAT's XML, §10.5).
+    pub source: Option<String>,
 }
 
 /// One task frame: its absolute (source) number, name and size.
@@ -548,6 +550,7 @@ pub(crate) mod testing {
             owner: None,
             assignee: None,
             dumped: String::new(),
+            source: None,
         }
     }
 

@@ -501,6 +501,26 @@ pub fn encode_jpeg(img: &Rgb8, quality: u8) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Lossless PNG of `img` (a decoded video frame served at original quality, §7.4), with
+/// fast compression: the frame is served once per request, not stored.
+pub fn encode_png(img: &Rgb8) -> Result<Vec<u8>> {
+    use image::ImageEncoder;
+    let mut out = Vec::with_capacity(img.data.len() / 2 + 1024);
+    image::codecs::png::PngEncoder::new_with_quality(
+        &mut out,
+        image::codecs::png::CompressionType::Fast,
+        image::codecs::png::FilterType::Adaptive,
+    )
+    .write_image(
+        &img.data,
+        img.width,
+        img.height,
+        image::ExtendedColorType::Rgb8,
+    )
+    .map_err(|e| MediaError::Corrupt(format!("PNG encoding failed: {e}")))?;
+    Ok(out)
+}
+
 /// The compressed-chunk member for one source image: [`decode_rgb8`] + [`encode_jpeg`].
 /// Returns the frame's size and the JPEG bytes.
 ///
@@ -602,6 +622,105 @@ impl Ycbcr420 {
             height,
             cb,
             cr,
+        }
+    }
+}
+
+/// Baseline JPEG at `quality` from a planar YUV 4:2:0 frame of a video (limited range:
+/// Y 16–235, Cb/Cr 16–240): Y, then Cb and Cr of `ceil(w/2)×ceil(h/2)`. No colour
+/// conversion: the planes are stretched to JPEG's full range by a table and the
+/// encoder keeps their 4:2:0 chroma as it is.
+pub fn encode_yuv420_jpeg(data: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>> {
+    let (Ok(w16), Ok(h16)) = (u16::try_from(width), u16::try_from(height)) else {
+        return Err(MediaError::TooLarge(format!(
+            "frame size {width}×{height} exceeds the JPEG maximum of 65535×65535"
+        )));
+    };
+    let (w, h) = (usize::from(w16), usize::from(h16));
+    let chroma = w.div_ceil(2) * h.div_ceil(2);
+    if w == 0 || h == 0 || data.len() != w * h + 2 * chroma {
+        return Err(MediaError::Corrupt(format!(
+            "a {width}×{height} 4:2:0 frame needs {} bytes, got {}",
+            w * h + 2 * chroma,
+            data.len()
+        )));
+    }
+    let image = Planar420 {
+        data,
+        width: w16,
+        height: h16,
+    };
+    let mut out = Vec::with_capacity(w * h / 6 + 1024);
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
+    encoder.set_sampling_factor(SamplingFactor::R_4_2_0);
+    encoder.set_chroma_subsampling_method(ChromaSubsamplingMethod::Nearest);
+    encoder.encode_image(image).map_err(encoding_error)?;
+    Ok(out)
+}
+
+/// Limited-range luma (16–235) and chroma (16–240) to full range, rounded and clamped.
+static LUMA_FULL: std::sync::LazyLock<[u8; 256]> = std::sync::LazyLock::new(|| {
+    std::array::from_fn(|v| {
+        ((v as f32 - 16.0) * 255.0 / 219.0)
+            .round()
+            .clamp(0.0, 255.0) as u8
+    })
+});
+static CHROMA_FULL: std::sync::LazyLock<[u8; 256]> = std::sync::LazyLock::new(|| {
+    std::array::from_fn(|v| {
+        ((v as f32 - 128.0) * 255.0 / 224.0 + 128.0)
+            .round()
+            .clamp(0.0, 255.0) as u8
+    })
+});
+
+/// A planar 4:2:0 frame fed to the encoder row by row, each chroma value repeated over
+/// its two columns (and rows), so that the encoder's nearest subsampling gets it back.
+struct Planar420<'a> {
+    data: &'a [u8],
+    width: u16,
+    height: u16,
+}
+
+impl jpeg_encoder::ImageBuffer for Planar420<'_> {
+    fn get_jpeg_color_type(&self) -> jpeg_encoder::JpegColorType {
+        jpeg_encoder::JpegColorType::Ycbcr
+    }
+
+    fn width(&self) -> u16 {
+        self.width
+    }
+
+    fn height(&self) -> u16 {
+        self.height
+    }
+
+    fn fill_buffers(&self, y: u16, buffers: &mut [Vec<u8>; 4]) {
+        let (w, h, y) = (
+            usize::from(self.width),
+            usize::from(self.height),
+            usize::from(y),
+        );
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let (luma, chroma) = (&*LUMA_FULL, &*CHROMA_FULL);
+        buffers[0].extend(
+            self.data[y * w..][..w]
+                .iter()
+                .map(|&v| luma[usize::from(v)]),
+        );
+        for (buffer, plane) in [(1, w * h), (2, w * h + cw * ch)] {
+            let src = &self.data[plane + (y / 2) * cw..][..cw];
+            let out = &mut buffers[buffer];
+            let start = out.len();
+            out.resize(start + w, 0);
+            let (pairs, odd) = out[start..].as_chunks_mut::<2>();
+            for (pair, &v) in pairs.iter_mut().zip(src) {
+                let v = chroma[usize::from(v)];
+                *pair = [v, v];
+            }
+            if let Some(last) = odd.first_mut() {
+                *last = chroma[usize::from(src[cw - 1])];
+            }
         }
     }
 }

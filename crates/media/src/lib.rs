@@ -1,5 +1,7 @@
 //! Synchronous media handling for ferrocat: image probing, decoding and JPEG encoding
-//! ([`image`]), safe archive extraction ([`archive`]) and zip chunk writing/reading ([`chunk`]).
+//! ([`image`]), safe archive extraction ([`archive`]), zip chunk writing/reading ([`chunk`]),
+//! video and PDF through ffmpeg and pdftoppm ([`video`], [`pdf`]) and the one wrapper that
+//! runs those programs ([`tool`]).
 //!
 //! Everything here is plain blocking code without a runtime, database or HTTP; callers run it
 //! on a blocking thread pool. All functions treat their input as untrusted: malformed data is
@@ -9,6 +11,9 @@
 pub mod archive;
 pub mod chunk;
 pub mod image;
+pub mod pdf;
+pub mod tool;
+pub mod video;
 
 mod error;
 pub use error::MediaError;

@@ -100,6 +100,7 @@ impl Application {
                 );
             }
         }
+        log_media_tools();
         let state = AppState {
             core: core.clone(),
             limiter: AuthLimiter::new(config.auth_rate()?),
@@ -256,4 +257,28 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Says at start-up which kinds of task data this server can process: video needs
+/// `ffmpeg` and `ffprobe`, PDF needs `pdfinfo` and `pdftoppm` on `PATH`.
+fn log_media_tools() {
+    use ferrocat_media::tool;
+    for (kind, programs) in [
+        ("video", ["ffmpeg", "ffprobe"]),
+        ("PDF", ["pdftoppm", "pdfinfo"]),
+    ] {
+        let missing: Vec<&str> = programs
+            .into_iter()
+            .filter(|p| tool::find(p).is_none())
+            .collect();
+        if missing.is_empty() {
+            tracing::info!("{kind} data is on ({} found)", programs.join(", "));
+        } else {
+            tracing::warn!(
+                "{kind} data is off: {} not found on PATH (Debian: apt-get install {})",
+                missing.join(", "),
+                tool::package_of(missing[0])
+            );
+        }
+    }
 }

@@ -195,6 +195,16 @@ pub struct Config {
     #[arg(long, env = "FERROCAT_MAX_FRAME_BYTES", default_value_t = 512 << 20, global = true)]
     pub max_frame_bytes: u64,
 
+    /// Longest run of ffmpeg on one video (or pdftoppm on one PDF) while task data is
+    /// processed, in seconds; then it is stopped and the task fails.
+    #[arg(
+        long,
+        env = "FERROCAT_MEDIA_TIMEOUT",
+        default_value_t = 21600,
+        global = true
+    )]
+    pub media_timeout: u64,
+
     /// Largest ratio of extracted to compressed size of an uploaded archive.
     #[arg(
         long,
@@ -286,6 +296,7 @@ impl Config {
             annotation_cache_mb: 256,
             media_cache_mb: 256,
             max_frame_bytes: 512 << 20,
+            media_timeout: 21600,
             max_archive_ratio: 100,
             max_upload_bytes: None,
             // one, so that tests see queue items run in order
@@ -373,6 +384,7 @@ impl Config {
             annotation_cache_bytes: self.annotation_cache_mb.saturating_mul(1 << 20),
             media_cache_bytes: self.media_cache_mb.saturating_mul(1 << 20),
             max_frame_bytes: self.max_frame_bytes,
+            media_timeout: std::time::Duration::from_secs(self.media_timeout.max(1)),
             max_archive_ratio: self.max_archive_ratio.max(1),
             max_upload_bytes: self.max_upload_bytes,
             time_zone: self.time_zone()?,

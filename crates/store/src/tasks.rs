@@ -713,8 +713,9 @@ impl Db {
         .await)?)
     }
 
-    /// Makes processed data visible, in one transaction: frames, data fields, the task's
-    /// mode and overlap, and its segments with one job each.
+    /// Makes processed data visible, in one transaction: frames, data fields (chunk
+    /// size and types, size, stop frame, sources), the task's mode and overlap, and its
+    /// segments with one job each.
     pub async fn finish_data(
         &self,
         task_id: i64,
@@ -744,13 +745,20 @@ impl Db {
                 });
                 qb.build().execute(&mut *tx).await?;
             }
-            sqlx::query("UPDATE data SET chunk_size = $2, size = $3, stop_frame = $4, ready = TRUE WHERE id = $1")
-                .bind(d.id)
-                .bind(d.chunk_size)
-                .bind(d.size)
-                .bind(d.stop_frame)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE data SET chunk_size = $2, size = $3, stop_frame = $4, \
+                 compressed_chunk_type = $5, original_chunk_type = $6, sources = $7, \
+                 ready = TRUE WHERE id = $1",
+            )
+            .bind(d.id)
+            .bind(d.chunk_size)
+            .bind(d.size)
+            .bind(d.stop_frame)
+            .bind(&d.compressed_chunk_type)
+            .bind(&d.original_chunk_type)
+            .bind(&d.sources)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query(
                 "UPDATE tasks SET mode = $2, overlap = $3, updated_date = $4 WHERE id = $1",
             )

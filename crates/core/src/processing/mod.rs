@@ -8,9 +8,10 @@
 //! transaction make the frames, segments and jobs visible; on failure the data record
 //! and its folder are removed and the queue item says why.
 //!
-//! A *frame source* yields `(name, path)` pairs of images; archives and folders are
-//! image sources today, and video or PDF sources will plug in at [`collect_frames`]
-//! without touching chunk writing or serving.
+//! [`collect_frames`] finds the task's one frame source: images (files, folders, the
+//! members of one archive, or the pages of one PDF rendered to JPEG by
+//! [`ferrocat_media::pdf`]) go through the image pipeline here; one video goes to
+//! [`video`], which makes the same chunk files (mp4 or zip) that serving and exports read.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -26,6 +27,8 @@ use serde_json::Value;
 
 use crate::Core;
 use crate::tasks::data_dir;
+
+pub mod video;
 
 const LEASE_SECS: i64 = 60;
 const MAX_ATTEMPTS: i64 = 3;
@@ -254,6 +257,12 @@ struct Built {
     frames: Vec<FrameRow>,
     chunk_size: i64,
     stop_frame: i64,
+    /// The task's mode: `annotation` (images, PDF) or `interpolation` (video).
+    mode: &'static str,
+    compressed_chunk_type: &'static str,
+    original_chunk_type: &'static str,
+    /// The video's name in the task (the one entry of `data/meta` frames).
+    video: Option<String>,
 }
 
 async fn process(core: &Core, item: &QueueItem, task_id: i64, data_id: i64) -> Result<(), String> {
@@ -295,14 +304,22 @@ async fn process(core: &Core, item: &QueueItem, task_id: i64, data_id: i64) -> R
         )
         .await;
     let size = built.frames.len() as i64;
-    let (segs, overlap) = segments(size, task.segment_size, task.overlap, false);
+    let interpolation = built.mode == "interpolation";
+    let (segs, overlap) = segments(size, task.segment_size, task.overlap, interpolation);
+    let mut sources: Value = serde_json::from_str(&data.sources).unwrap_or_default();
+    if let (Some(name), Some(map)) = (&built.video, sources.as_object_mut()) {
+        map.insert("video".into(), Value::String(name.clone()));
+    }
     let done = DataRow {
         chunk_size: Some(built.chunk_size),
         size,
         stop_frame: built.stop_frame,
+        compressed_chunk_type: built.compressed_chunk_type.into(),
+        original_chunk_type: built.original_chunk_type.into(),
+        sources: sources.to_string(),
         ..data
     };
-    db.finish_data(task_id, &done, &built.frames, "annotation", overlap, &segs)
+    db.finish_data(task_id, &done, &built.frames, built.mode, overlap, &segs)
         .await
         .map_err(|e| e.to_string())?;
     Ok(())
@@ -378,6 +395,8 @@ pub struct Limits {
     pub archive: archive::Limits,
     /// The share walk's limits.
     pub share: crate::share::WalkLimits,
+    /// Longest run of ffmpeg or pdftoppm.
+    pub media_timeout: Duration,
 }
 
 impl Limits {
@@ -390,6 +409,7 @@ impl Limits {
                 ..archive::Limits::default()
             },
             share: crate::share::WalkLimits::default(),
+            media_timeout: cfg.media_timeout,
         }
     }
 }
@@ -464,7 +484,29 @@ fn build(
         let _ = progress.send("Data are being copied from share..".into());
         copy_from_share(share, &server_files, &raw, &limits.share)?;
     }
-    let frames = collect_frames(dir, &raw, &limits.archive, &progress)?;
+    let frames = match collect_frames(dir, &raw, limits, &progress)? {
+        Source::Images(frames) => frames,
+        Source::Video(name, path) => {
+            return video::build(dir, data, (&name, &path), limits, &progress);
+        }
+    };
+    let built = build_images(dir, data, limits, frames, &progress)?;
+    // scratch folders: the original chunks hold copies of every frame's file
+    for scratch in ["extracted", "pages"] {
+        let _ = std::fs::remove_dir_all(dir.join(scratch));
+    }
+    Ok(built)
+}
+
+/// The image pipeline: selects the frames, then compresses them into chunks.
+fn build_images(
+    dir: &Path,
+    data: &DataRow,
+    limits: &Limits,
+    frames: Vec<(String, PathBuf)>,
+    progress: &mpsc::Sender<String>,
+) -> Result<Built, String> {
+    let sources: Value = serde_json::from_str(&data.sources).unwrap_or(Value::Null);
     let step = parse_step(&data.frame_filter).unwrap_or(1) as usize;
     let start = data.start_frame as usize;
     if start >= frames.len() {
@@ -611,6 +653,10 @@ fn build(
         frames: out_frames,
         chunk_size,
         stop_frame,
+        mode: "annotation",
+        compressed_chunk_type: "imageset",
+        original_chunk_type: "imageset",
+        video: None,
     })
 }
 
@@ -625,7 +671,7 @@ fn write_preview((name, path): &(String, PathBuf), out: &Path, max: u64) -> Resu
 type ChunkFile = std::io::BufWriter<std::fs::File>;
 
 /// Writes a chunk file with `write` under a temporary name, then moves it in place.
-fn write_chunk(
+pub(crate) fn write_chunk(
     path: &Path,
     write: impl FnOnce(ChunkFile) -> ferrocat_media::Result<ChunkFile>,
 ) -> Result<(), String> {
@@ -686,59 +732,111 @@ fn walk(root: &Path) -> Vec<(String, PathBuf)> {
     out
 }
 
-/// The frame source: the sorted image files of the task, after unpacking an archive.
+/// The task's one frame source.
+enum Source {
+    /// Image files in frame order: `(name in the task, path)`.
+    Images(Vec<(String, PathBuf)>),
+    /// One video: its name in the task and its path.
+    Video(String, PathBuf),
+}
+
+/// Counts of each kind among `names`, for §7.2.1's one-unique-source rule.
+#[derive(Default)]
+struct Kinds {
+    images: Vec<(String, PathBuf)>,
+    archives: Vec<(String, PathBuf)>,
+    videos: Vec<(String, PathBuf)>,
+    pdfs: Vec<(String, PathBuf)>,
+}
+
+impl Kinds {
+    fn of(files: impl IntoIterator<Item = (String, PathBuf)>) -> Kinds {
+        let mut k = Kinds::default();
+        for (name, path) in files {
+            match classify_name(&name) {
+                MediaKind::Image => k.images.push((name, path)),
+                MediaKind::Zip | MediaKind::Archive => k.archives.push((name, path)),
+                MediaKind::Video => k.videos.push((name, path)),
+                MediaKind::Pdf => k.pdfs.push((name, path)),
+                MediaKind::Unknown => {}
+            }
+        }
+        k
+    }
+
+    /// §7.2.1: one video, archive or PDF alone, or any number of images.
+    fn check(&self) -> Result<(), String> {
+        let unique = self.archives.len() + self.videos.len() + self.pdfs.len();
+        if unique > 1 || (unique == 1 && !self.images.is_empty()) {
+            return Err(format!(
+                "Only one video, archive, pdf, zip or many image, directory can be used simultaneously, but {} image(s), {} video(s), {} archive(s), {} pdf(s) found.",
+                self.images.len(),
+                self.videos.len(),
+                self.archives.len(),
+                self.pdfs.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The frame source: the sorted image files of the task (after unpacking an archive or
+/// rendering a PDF), or its one video. A video or PDF inside an archive is taken as if it
+/// had been uploaded alone.
 fn collect_frames(
     dir: &Path,
     raw: &Path,
-    limits: &archive::Limits,
+    limits: &Limits,
     progress: &mpsc::Sender<String>,
-) -> Result<Vec<(String, PathBuf)>, String> {
-    let files = walk(raw);
-    let mut images = Vec::new();
-    let (mut archives, mut videos, mut pdfs) = (Vec::new(), 0, 0);
-    for (name, path) in files {
-        match classify_name(&name) {
-            MediaKind::Image => images.push((name, path)),
-            MediaKind::Zip | MediaKind::Archive => archives.push((name, path)),
-            MediaKind::Video => videos += 1,
-            MediaKind::Pdf => pdfs += 1,
-            MediaKind::Unknown => {}
-        }
-    }
-    let unique = archives.len() + videos + pdfs;
-    if unique > 1 || (unique == 1 && !images.is_empty()) {
-        return Err(format!(
-            "Only one video, archive, pdf, zip or many image, directory can be used simultaneously, but {} image(s), {} video(s), {} archive(s), {} pdf(s) found.",
-            images.len(),
-            videos,
-            archives.len(),
-            pdfs
-        ));
-    }
-    if videos + pdfs > 0 {
-        return Err("Video and PDF data are not supported by this server yet".into());
-    }
-    if let Some((name, path)) = archives.pop() {
+) -> Result<Source, String> {
+    let mut kinds = Kinds::of(walk(raw));
+    kinds.check()?;
+    if let Some((name, path)) = kinds.archives.pop() {
         let _ = progress.send("Media files are being extracted...".into());
         let dest = dir.join("extracted");
         let _ = std::fs::remove_dir_all(&dest);
         std::fs::create_dir_all(&dest).map_err(|e| format!("cannot create {dest:?}: {e}"))?;
-        let members = archive::extract(&path, &dest, limits).map_err(|e| format!("{name}: {e}"))?;
+        let members =
+            archive::extract(&path, &dest, &limits.archive).map_err(|e| format!("{name}: {e}"))?;
         let prefix = match name.rsplit_once('/') {
             Some((d, _)) => format!("{d}/"),
             None => String::new(),
         };
-        images = members
-            .into_iter()
-            .filter(|m| classify_name(m) == MediaKind::Image)
-            .map(|m| (format!("{prefix}{m}"), dest.join(&m)))
-            .collect();
-        images.sort();
+        kinds = Kinds::of(
+            members
+                .into_iter()
+                .map(|m| (format!("{prefix}{m}"), dest.join(&m))),
+        );
+        // archives inside the archive are members like any other file: not unpacked
+        kinds.archives.clear();
+        kinds.check()?;
     }
+    if let Some((name, path)) = kinds.videos.pop() {
+        return Ok(Source::Video(name, path));
+    }
+    if let Some((name, path)) = kinds.pdfs.pop() {
+        let _ = progress.send("PDF pages are being rendered..".into());
+        let (folder, file) = match name.rsplit_once('/') {
+            Some((d, f)) => (format!("{d}/"), f),
+            None => (String::new(), name.as_str()),
+        };
+        let base = file.rsplit_once('.').map_or(file, |(b, _)| b);
+        let pages =
+            ferrocat_media::pdf::render(&path, &dir.join("pages"), base, limits.media_timeout)
+                .map_err(|e| format!("{name}: {e}"))?;
+        return Ok(Source::Images(
+            pages
+                .into_iter()
+                .map(|(page, path)| (format!("{folder}{page}"), path))
+                .collect(),
+        ));
+    }
+    let mut images = kinds.images;
+    images.sort();
     if images.is_empty() {
         return Err("No media data found".into());
     }
-    Ok(images)
+    Ok(Source::Images(images))
 }
 
 #[cfg(test)]
