@@ -58,6 +58,9 @@ pub struct CoreConfig {
     pub media_cache_bytes: usize,
     /// Largest source file of one frame (and archive member) that processing reads.
     pub max_frame_bytes: u64,
+    /// How long a worker's claim on a queue item lasts unless renewed (its heartbeat
+    /// renews it every third of that): after a crash, another worker takes it then.
+    pub queue_lease: std::time::Duration,
     /// Longest run of ffmpeg or pdftoppm on one task's video or PDF.
     pub media_timeout: std::time::Duration,
     /// Largest ratio of extracted to compressed size of an uploaded archive.
@@ -82,6 +85,7 @@ impl Default for CoreConfig {
             media_cache_bytes: 256 << 20,
             max_frame_bytes: 512 << 20,
             media_timeout: std::time::Duration::from_secs(21600),
+            queue_lease: std::time::Duration::from_secs(60),
             max_archive_ratio: 100,
             max_upload_bytes: None,
         }

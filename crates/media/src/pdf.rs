@@ -66,7 +66,7 @@ pub fn render(
     timeout: Duration,
 ) -> Result<Vec<(String, PathBuf)>> {
     let mut info = tool::command("pdfinfo", ["-f", "1", "-l", "1000000000"]);
-    info.arg(tool::file_arg(pdf));
+    info.arg(tool::path_arg(pdf));
     let text = tool::output(info, INFO_TIMEOUT, 64 << 20).map_err(|e| match e {
         MediaError::Corrupt(m) => MediaError::Corrupt(format!("not a readable PDF ({m})")),
         e => e,
@@ -91,7 +91,7 @@ pub fn render(
             format!("quality={QUALITY}"),
         ],
     );
-    cmd.arg(tool::file_arg(pdf)).arg(&prefix);
+    cmd.arg(tool::path_arg(pdf)).arg(tool::path_arg(&prefix));
     tool::output(cmd, timeout, 1 << 20)?;
     // pdftoppm names pages `page-1.jpg` … with as many digits as the last page needs
     let mut pages: Vec<(u64, PathBuf)> = std::fs::read_dir(out_dir)?

@@ -265,7 +265,18 @@ pub fn output(cmd: Command, timeout: Duration, max_stdout: usize) -> Result<Vec<
     Ok(out)
 }
 
-/// `path` as an argument that no tool takes for an option or a protocol
+/// `path` as an argument that a program without protocols (poppler's) never takes for
+/// an option: a relative path starts with `./`.
+pub fn path_arg(path: &Path) -> std::ffi::OsString {
+    let mut s = std::ffi::OsString::new();
+    if path.is_relative() {
+        s.push("./");
+    }
+    s.push(path);
+    s
+}
+
+/// `path` as an argument that ffmpeg or ffprobe never takes for an option or a protocol
 /// (`-i -x.mp4`, `concat:…`): relative paths get a `./` or the `file:` protocol prefix.
 pub fn file_arg(path: &Path) -> std::ffi::OsString {
     let mut s = std::ffi::OsString::from("file:");

@@ -71,6 +71,9 @@ pub struct PacketIndex {
     pub frames: u64,
     /// Keyframes, as frame numbers in presentation order.
     pub keyframes: Vec<u64>,
+    /// What the demuxer complained about while listing packets (a truncated file, a
+    /// packet past the end): the video is damaged after `frames` frames.
+    pub damage: Option<String>,
 }
 
 /// A probed video.
@@ -128,8 +131,10 @@ pub fn probe(path: &Path) -> Result<VideoInfo> {
         SHORT_TIMEOUT * 5,
     )?;
     let index = read_index(BufReader::new(run.stdout()));
-    run.finish().map_err(not_a_video)?;
-    let index = index?;
+    let stderr = run.finish().map_err(not_a_video)?;
+    let mut index = index?;
+    let said = tool::last_lines(&stderr, 2);
+    index.damage = (!said.is_empty()).then_some(said);
     if index.frames == 0 {
         return Err(MediaError::Corrupt("the video has no frames".into()));
     }
@@ -209,6 +214,7 @@ pub fn read_index(reader: impl BufRead) -> Result<PacketIndex> {
             .filter(|(_, p)| p.2)
             .map(|(i, _)| i as u64)
             .collect(),
+        damage: None,
     })
 }
 

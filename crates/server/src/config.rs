@@ -205,6 +205,16 @@ pub struct Config {
     )]
     pub media_timeout: u64,
 
+    /// Seconds a worker's claim on a queue item lasts unless renewed (it is renewed every
+    /// third of that while the item runs); a crashed worker's items are taken over after it.
+    #[arg(
+        long,
+        env = "FERROCAT_QUEUE_LEASE",
+        default_value_t = 60,
+        global = true
+    )]
+    pub queue_lease: u64,
+
     /// Largest ratio of extracted to compressed size of an uploaded archive.
     #[arg(
         long,
@@ -297,6 +307,7 @@ impl Config {
             media_cache_mb: 256,
             max_frame_bytes: 512 << 20,
             media_timeout: 21600,
+            queue_lease: 60,
             max_archive_ratio: 100,
             max_upload_bytes: None,
             // one, so that tests see queue items run in order
@@ -385,6 +396,7 @@ impl Config {
             media_cache_bytes: self.media_cache_mb.saturating_mul(1 << 20),
             max_frame_bytes: self.max_frame_bytes,
             media_timeout: std::time::Duration::from_secs(self.media_timeout.max(1)),
+            queue_lease: std::time::Duration::from_secs(self.queue_lease.max(3)),
             max_archive_ratio: self.max_archive_ratio.max(1),
             max_upload_bytes: self.max_upload_bytes,
             time_zone: self.time_zone()?,

@@ -30,7 +30,6 @@ use crate::tasks::data_dir;
 
 pub mod video;
 
-const LEASE_SECS: i64 = 60;
 const MAX_ATTEMPTS: i64 = 3;
 
 /// `step=N` (N ≥ 1) somewhere in the filter; an empty filter means step 1.
@@ -85,6 +84,11 @@ pub fn segments(
     (out, ovl)
 }
 
+/// How long a claim on a queue item lasts without renewal (`--queue-lease`).
+fn lease(core: &Core) -> chrono::Duration {
+    chrono::Duration::from_std(core.config().queue_lease).unwrap_or(chrono::Duration::seconds(60))
+}
+
 /// The queue items this process's workers hold. A shutdown that cannot wait for them
 /// gives them back ([`Claims::release`]) so that another worker takes them over at once
 /// instead of when their lease runs out.
@@ -124,11 +128,7 @@ pub async fn worker(core: Core, mut stop: tokio::sync::watch::Receiver<bool>, cl
         if *stop.borrow() {
             return;
         }
-        match core
-            .db()
-            .claim_queue_item(chrono::Duration::seconds(LEASE_SECS))
-            .await
-        {
+        match core.db().claim_queue_item(lease(&core)).await {
             Ok(Some(item)) => {
                 let id = item.id;
                 claims.set().insert(id);
@@ -160,9 +160,8 @@ impl Heartbeat {
         let core = core.clone();
         Heartbeat(tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_secs(LEASE_SECS as u64 / 3)).await;
-                let lease = chrono::Duration::seconds(LEASE_SECS);
-                if let Err(e) = core.db().renew_queue_lease(id, lease).await {
+                tokio::time::sleep(core.config().queue_lease / 3).await;
+                if let Err(e) = core.db().renew_queue_lease(id, lease(&core)).await {
                     tracing::warn!(error = %e, "could not renew a queue item's lease");
                 }
             }
@@ -291,17 +290,13 @@ async fn process(core: &Core, item: &QueueItem, task_id: i64, data_id: i64) -> R
             r = &mut work => break r,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {
                 while let Ok(m) = rx.try_recv() { last = m; }
-                let _ = db.queue_progress(item.id, &last, chrono::Duration::seconds(LEASE_SECS)).await;
+                let _ = db.queue_progress(item.id, &last, lease(core)).await;
             }
         }
     };
     let built = result.map_err(|e| format!("processing crashed: {e}"))??;
     let _ = db
-        .queue_progress(
-            item.id,
-            "Task is being saved in database",
-            chrono::Duration::seconds(LEASE_SECS),
-        )
+        .queue_progress(item.id, "Task is being saved in database", lease(core))
         .await;
     let size = built.frames.len() as i64;
     let interpolation = built.mode == "interpolation";
@@ -368,10 +363,7 @@ async fn fetch_remote(
     let progress = |n: usize| {
         let msg = format!("{n} of {total} remote files downloaded..");
         async move {
-            let _ = core
-                .db()
-                .queue_progress(item.id, &msg, chrono::Duration::seconds(LEASE_SECS))
-                .await;
+            let _ = core.db().queue_progress(item.id, &msg, lease(core)).await;
         }
     };
     progress(0).await;

@@ -37,6 +37,11 @@ pub(super) fn build(
     let info = video::probe(path).map_err(named)?;
     let (width, height) = info.size();
     let total = info.index.frames;
+    if let Some(damage) = &info.index.damage {
+        return Err(format!(
+            "{name}: the video is broken or truncated at frame {total} (ffprobe: {damage})"
+        ));
+    }
     let start = data.start_frame.max(0) as u64;
     if start >= total {
         return Err(format!(
@@ -65,6 +70,8 @@ pub(super) fn build(
         .map_err(|e| format!("cannot write the preview: {e}"))?;
     let (original_dir, compressed_dir) = (dir.join("original"), dir.join("compressed"));
     for d in [&original_dir, &compressed_dir] {
+        // emptied first: a run that was killed may have left chunks and parts
+        let _ = std::fs::remove_dir_all(d);
         std::fs::create_dir_all(d).map_err(|e| format!("cannot create {d:?}: {e}"))?;
     }
     let plan = ChunkPlan {

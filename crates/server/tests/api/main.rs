@@ -19,3 +19,4 @@ mod schemathesis;
 mod server;
 mod tasks;
 mod users;
+mod video;
