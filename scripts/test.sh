@@ -22,6 +22,10 @@ if [ -z "${FERROCAT_TEST_PG:-}" ]; then
   fi
 fi
 
+# ffmpeg and poppler-utils for the video and PDF tests (installed with apt if missing)
+. scripts/media-tools.sh
+install_media_tools || [ -z "${CI:-}" ] || exit 1
+
 # Python tools for the tests, each in a venv under target/ rebuilt when its pinned
 # requirements change: the format consumers (pycocotools, Datumaro) of the
 # import/export tests, and Schemathesis for the OpenAPI fuzzing.

@@ -202,6 +202,9 @@ export function CreateTaskPage({ navigate }) {
 
     const form = new FormData();
     form.append('image_quality', adv.image_quality.trim());
+    // Compressed chunks of a video as zips of JPEGs, which the workbench reads; image tasks
+    // ignore it (and which a share path or URL is, only the server knows).
+    form.append('use_zip_chunks', 'true');
     for (const k of ['start_frame', 'stop_frame', 'chunk_size']) if (adv[k].trim()) form.append(k, adv[k].trim());
     if (adv.frame_step.trim()) form.append('frame_filter', `step=${adv.frame_step.trim()}`);
     if (source === 'local') files.forEach((f, i) => form.append(`client_files[${i}]`, f, f.name));

@@ -25,7 +25,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{PASSWORD, rss_peak_kb, start_server};
+use common::{login, new_task, rss_peak_kb, start_server, wait_finished};
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 
 const QUALITY: u8 = 70;
@@ -51,52 +51,6 @@ fn photo(w: u32, h: u32, seed: u32) -> Vec<u8> {
         .write_to(&mut out, ImageFormat::Jpeg)
         .unwrap();
     out.into_inner()
-}
-
-async fn login(c: &reqwest::Client, base: &str) -> String {
-    let r: serde_json::Value = c
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": "admin", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["key"].as_str().unwrap().to_string()
-}
-
-async fn new_task(c: &reqwest::Client, base: &str, token: &str) -> i64 {
-    let r: serde_json::Value = c
-        .post(format!("{base}/api/v1/tasks"))
-        .header("Authorization", format!("Token {token}"))
-        .json(&serde_json::json!({"name": "bench", "labels": [{"name": "car", "attributes": []}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["id"].as_i64().unwrap()
-}
-
-async fn wait_finished(c: &reqwest::Client, base: &str, token: &str, id: i64) -> String {
-    loop {
-        let r: serde_json::Value = c
-            .get(format!("{base}/api/v1/tasks/{id}/status"))
-            .header("Authorization", format!("Token {token}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let s = r["state"].as_str().unwrap().to_string();
-        if s == "Finished" || s == "Failed" {
-            return format!("{s} {}", r["message"]);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn turbo_limit(files: &[PathBuf], out: &Path) -> Option<Duration> {

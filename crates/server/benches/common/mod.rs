@@ -347,3 +347,53 @@ pub fn document(n: usize, frames: i64, labels: &[(i64, [i64; 2])], seed: u64) ->
         tags: vec![],
     }
 }
+
+/// The admin's token on a bench server.
+pub async fn login(c: &reqwest::Client, base: &str) -> String {
+    let r: serde_json::Value = c
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": "admin", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["key"].as_str().unwrap().to_string()
+}
+
+/// A new task with one label.
+pub async fn new_task(c: &reqwest::Client, base: &str, token: &str) -> i64 {
+    let r: serde_json::Value = c
+        .post(format!("{base}/api/v1/tasks"))
+        .header("Authorization", format!("Token {token}"))
+        .json(&serde_json::json!({"name": "bench", "labels": [{"name": "car", "attributes": []}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["id"].as_i64().unwrap()
+}
+
+/// Polls a task's status until it ends: `Finished …` or `Failed <message>`.
+pub async fn wait_finished(c: &reqwest::Client, base: &str, token: &str, id: i64) -> String {
+    loop {
+        let r: serde_json::Value = c
+            .get(format!("{base}/api/v1/tasks/{id}/status"))
+            .header("Authorization", format!("Token {token}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let s = r["state"].as_str().unwrap().to_string();
+        if s == "Finished" || s == "Failed" {
+            return format!("{s} {}", r["message"]);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
