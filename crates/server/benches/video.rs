@@ -52,8 +52,20 @@ fn source(w: u32, h: u32, frames: u32) -> PathBuf {
         .args(["-vf", "noise=alls=14:allf=t", "-frames:v"])
         .arg(frames.to_string())
         .args([
-            "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-bf", "3", "-g",
-            "250", "-crf", "14", "-pix_fmt", "yuv420p",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-profile:v",
+            "high",
+            "-bf",
+            "3",
+            "-g",
+            "250",
+            "-crf",
+            "20",
+            "-pix_fmt",
+            "yuv420p",
         ])
         .arg(&part)
         .status()
@@ -84,7 +96,9 @@ fn jpeg_floor(src: &Path, w: u32, h: u32) -> (Duration, u64) {
             let (rx, bytes) = (Arc::clone(&rx), Arc::clone(&bytes));
             std::thread::spawn(move || {
                 loop {
-                    let Ok(frame) = rx.lock().unwrap().recv() else { break };
+                    let Ok(frame) = rx.lock().unwrap().recv() else {
+                        break;
+                    };
                     let jpeg = encode_yuv420_jpeg(&frame, w, h, QUALITY).unwrap();
                     bytes.fetch_add(jpeg.len() as u64, Ordering::Relaxed);
                 }
@@ -137,16 +151,24 @@ fn mp4_floor(src: &Path, w: u32, h: u32, out: &Path) -> Duration {
     started.elapsed()
 }
 
-/// Resident memory of `pid` and its children now (kB).
+/// Resident memory of `pid` and its children now (kB). A child belongs to the thread
+/// that started it (ffmpeg to a blocking-pool thread), so every thread's list is read.
 fn tree_kb(pid: u32) -> u64 {
-    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default();
-    rss_kb(pid)
-        + children
-            .split_whitespace()
-            .filter_map(|c| c.parse::<u32>().ok())
-            .map(rss_kb)
-            .sum::<u64>()
+    let children: u64 = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .flatten()
+                .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+                .flat_map(|list| {
+                    list.split_whitespace()
+                        .filter_map(|c| c.parse::<u32>().ok())
+                        .collect::<Vec<_>>()
+                })
+                .map(rss_kb)
+                .sum()
+        })
+        .unwrap_or(0);
+    rss_kb(pid) + children
 }
 
 struct Ingest {
@@ -188,8 +210,10 @@ async fn ferrocat(c: &reqwest::Client, src: &Path, zip: bool) -> Ingest {
     let r = c
         .post(format!("{}/api/v1/tasks/{id}/data", server.base))
         .header("Authorization", format!("Token {token}"))
-        .json(&serde_json::json!({"server_files": [name], "image_quality": QUALITY,
-                                  "use_zip_chunks": zip}))
+        .json(
+            &serde_json::json!({"server_files": [name], "image_quality": QUALITY,
+                                  "use_zip_chunks": zip}),
+        )
         .send()
         .await
         .unwrap();

@@ -476,13 +476,10 @@ fn build(
         let _ = progress.send("Data are being copied from share..".into());
         copy_from_share(share, &server_files, &raw, &limits.share)?;
     }
-    let frames = match collect_frames(dir, &raw, limits, &progress)? {
-        Source::Images(frames) => frames,
-        Source::Video(name, path) => {
-            return video::build(dir, data, (&name, &path), limits, &progress);
-        }
+    let built = match collect_frames(dir, &raw, limits, &progress)? {
+        Source::Images(frames) => build_images(dir, data, limits, frames, &progress)?,
+        Source::Video(name, path) => video::build(dir, data, (&name, &path), limits, &progress)?,
     };
-    let built = build_images(dir, data, limits, frames, &progress)?;
     // scratch folders: the original chunks hold copies of every frame's file
     for scratch in ["extracted", "pages"] {
         let _ = std::fs::remove_dir_all(dir.join(scratch));

@@ -396,4 +396,3 @@ pub async fn wait_finished(c: &reqwest::Client, base: &str, token: &str, id: i64
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
-

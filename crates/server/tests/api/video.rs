@@ -685,6 +685,16 @@ async fn pdf_pages_and_a_video_in_an_archive(app: TestApp) {
             &json!([{"width": 320, "height": 240, "name": "films/clip.mp4"}])
         )
     );
+    // on disk: the sources, the chunks and the preview; no rendered pages or extracted
+    // members besides them
+    for folder in std::fs::read_dir(app.data_path().join("data")).unwrap() {
+        let mut names: Vec<String> = std::fs::read_dir(folder.unwrap().path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["compressed", "original", "preview.jpeg", "raw"]);
+    }
 }
 
 /// A track on a video task exports as CVAT for video (with `<source>`,
