@@ -286,6 +286,28 @@ pub fn original_size(width: u32, height: u32) -> (u32, u32) {
     (even_up(width), even_up(height))
 }
 
+/// ffmpeg's encoder arguments for compressed mp4 chunks (§7.2.4): H.264 Constrained
+/// Baseline (no CABAC, no weighted prediction), no in-loop deblocking, `ultrafast`, the
+/// CRF of `quality`, yuv420p.
+pub fn compressed_codec_args(quality: u8) -> Vec<String> {
+    [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-profile:v",
+        "baseline",
+        "-x264-params",
+        "cabac=0:weightp=0:no-deblock=1",
+        "-crf",
+        &crf_of_quality(quality).to_string(),
+        "-pix_fmt",
+        "yuv420p",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// What [`transcode`] writes.
 #[derive(Debug, Clone)]
 pub struct ChunkPlan {
@@ -384,21 +406,7 @@ pub fn transcode(
     segment_args(&mut cmd, "[orig]", chunk, &plan.original_dir);
     match &plan.compressed_dir {
         Some(dir) => {
-            let crf = crf_of_quality(plan.quality).to_string();
-            cmd.args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-profile:v",
-                "baseline",
-                "-x264-params",
-                "cabac=0:weightp=0:no-deblock=1",
-                "-crf",
-                &crf,
-                "-pix_fmt",
-                "yuv420p",
-            ]);
+            cmd.args(compressed_codec_args(plan.quality));
             segment_args(&mut cmd, "[comp]", chunk, dir);
             cmd.args(["-progress", "pipe:1"]);
         }

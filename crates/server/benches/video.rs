@@ -130,20 +130,7 @@ fn mp4_floor(src: &Path, w: u32, h: u32, out: &Path) -> Duration {
         .args(["-nostdin", "-v", "error", "-y", "-i"])
         .arg(src)
         .args(["-vf", &format!("scale={cw}:{ch}")])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-profile:v",
-            "baseline",
-            "-x264-params",
-            "cabac=0:weightp=0:no-deblock=1",
-            "-crf",
-            &video::crf_of_quality(QUALITY).to_string(),
-            "-pix_fmt",
-            "yuv420p",
-        ])
+        .args(video::compressed_codec_args(QUALITY))
         .arg(out)
         .status()
         .unwrap();

@@ -187,6 +187,20 @@ async fn task_from(
     (id, wait(app, t, id).await)
 }
 
+async fn data_meta(app: &TestApp, t: &str, id: i64) -> Value {
+    let r = app.get(&format!("/api/v1/tasks/{id}/data/meta"), t).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+}
+
+/// Task frame `n` at original quality, decoded.
+async fn original_frame(app: &TestApp, t: &str, id: i64, n: u64) -> RgbImage {
+    let path = format!("/api/v1/tasks/{id}/data?type=frame&number={n}&quality=original");
+    let (status, _, body) = get_bytes(app, t, &path).await;
+    assert_eq!(status, 200, "frame {n}");
+    image::load_from_memory(&body).unwrap().to_rgb8()
+}
+
 async fn finished(
     app: &TestApp,
     t: &str,
@@ -210,10 +224,7 @@ async fn videos_in_every_container(app: TestApp) {
         &[("image_quality", "70")],
     )
     .await;
-    let meta = app
-        .get(&format!("/api/v1/tasks/{id}/data/meta"), &t)
-        .await
-        .body;
+    let meta = data_meta(&app, &t, id).await;
     assert_eq!(
         meta,
         json!({"chunk_size": 36, "size": 50, "image_quality": 70, "start_frame": 0,
@@ -401,10 +412,7 @@ async fn frame_selection_and_rotation(app: TestApp) {
         ],
     )
     .await;
-    let meta = app
-        .get(&format!("/api/v1/tasks/{id}/data/meta"), &t)
-        .await
-        .body;
+    let meta = data_meta(&app, &t, id).await;
     assert_eq!(
         (
             &meta["size"],
@@ -415,13 +423,7 @@ async fn frame_selection_and_rotation(app: TestApp) {
         (&json!(12), &json!(5), &json!(38), &json!(5))
     );
     for k in [0u64, 4, 11] {
-        let (_, _, body) = get_bytes(
-            &app,
-            &t,
-            &format!("/api/v1/tasks/{id}/data?type=frame&number={k}&quality=original"),
-        )
-        .await;
-        let got = image::load_from_memory(&body).unwrap().to_rgb8();
+        let got = original_frame(&app, &t, id, k).await;
         let db = psnr(&got, &reference(&path, 5 + 3 * k));
         assert!(db >= 40.0, "task frame {k}: {db:.1} dB");
     }
@@ -437,10 +439,7 @@ async fn frame_selection_and_rotation(app: TestApp) {
         ],
     )
     .await;
-    let meta = app
-        .get(&format!("/api/v1/tasks/{id}/data/meta"), &t)
-        .await
-        .body;
+    let meta = data_meta(&app, &t, id).await;
     assert_eq!(
         (&meta["size"], &meta["stop_frame"]),
         (&json!(5), &json!(49))
@@ -478,21 +477,12 @@ async fn frame_selection_and_rotation(app: TestApp) {
         &[("image_quality", "95")],
     )
     .await;
-    let meta = app
-        .get(&format!("/api/v1/tasks/{id}/data/meta"), &t)
-        .await
-        .body;
+    let meta = data_meta(&app, &t, id).await;
     assert_eq!(
         meta["frames"],
         json!([{"width": 240, "height": 320, "name": "rotated.mp4"}])
     );
-    let (_, _, body) = get_bytes(
-        &app,
-        &t,
-        &format!("/api/v1/tasks/{id}/data?type=frame&number=7&quality=original"),
-    )
-    .await;
-    let got = image::load_from_memory(&body).unwrap().to_rgb8();
+    let got = original_frame(&app, &t, id, 7).await;
     let want = reference(&rotated, 7);
     assert_eq!(want.dimensions(), (240, 320));
     assert!(psnr(&got, &want) >= 40.0);
@@ -621,10 +611,7 @@ pub fn pdf(pages: usize) -> Vec<u8> {
 async fn pdf_pages_and_a_video_in_an_archive(app: TestApp) {
     let t = app.admin_token.clone();
     let id = finished(&app, &t, &[("doc.pdf", pdf(3))], &[("image_quality", "90")]).await;
-    let meta = app
-        .get(&format!("/api/v1/tasks/{id}/data/meta"), &t)
-        .await
-        .body;
+    let meta = data_meta(&app, &t, id).await;
     // 144 × 72 pt at 200 dpi
     let page = |i: usize| json!({"width": 400, "height": 200, "name": format!("doc{i:09}.jpeg")});
     assert_eq!(meta["frames"], json!([page(0), page(1), page(2)]));
@@ -674,10 +661,7 @@ async fn pdf_pages_and_a_video_in_an_archive(app: TestApp) {
     let dir = scratch();
     let zip = crate::media::zip(&[("films/clip.mp4", mp4(dir.path()))]);
     let id = finished(&app, &t, &[("films.zip", zip)], &[("image_quality", "70")]).await;
-    let meta = app
-        .get(&format!("/api/v1/tasks/{id}/data/meta"), &t)
-        .await
-        .body;
+    let meta = data_meta(&app, &t, id).await;
     assert_eq!(
         (&meta["size"], &meta["frames"]),
         (
