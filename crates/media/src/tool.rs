@@ -79,6 +79,20 @@ pub struct Running {
 /// `timeout`.
 pub fn spawn(mut cmd: Command, timeout: Duration) -> Result<Running> {
     let program = cmd.get_program().to_string_lossy().into_owned();
+    // A child outlives nothing: if the server dies (SIGKILL, OOM), the kernel kills the
+    // child too, so that no orphaned ffmpeg goes on writing chunks into a data folder
+    // that the restarted server processes again. The signal follows the thread that
+    // spawned the child, which is the thread that reads and reaps it.
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -819,6 +819,16 @@ async fn killed_during_video_ingest_ends_after_restart() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     drop(server); // SIGKILL, mid-ingest
+    // its ffmpeg does not outlive it (PR_SET_PDEATHSIG; the closed pipe stops it too), so
+    // nothing else writes into the data folder that the next run processes again
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while orphans(dir.path()) > 0 {
+        assert!(
+            std::time::Instant::now() < until,
+            "ffmpeg outlived the server"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let server = binary::start(dir.path(), &lease).await;
     let status = server.wait(id).await;
     assert_eq!(status["state"], "Finished", "{status}");
@@ -837,4 +847,15 @@ async fn killed_during_video_ingest_ends_after_restart() {
         .map(|e| e.path())
         .collect();
     assert_eq!(folders.len(), 1);
+}
+
+/// Running ffmpeg processes in the folder `cwd` (the server's, which they inherit).
+fn orphans(cwd: &Path) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter(|e| std::fs::read_link(e.path().join("cwd")).is_ok_and(|d| d == cwd))
+        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c.starts_with(b"ffmpeg")))
+        .count()
 }
