@@ -310,7 +310,7 @@ fn write_export(
             if let Some(images) = images.as_mut() {
                 for (k, f) in frames.iter().enumerate() {
                     let bytes = images.original(k).map_err(e)?;
-                    let ext = if images.video.is_some() { ".png" } else { "" };
+                    let ext = if images.video { ".png" } else { "" };
                     zip.stored(&format!("images/{}{ext}", f.name), &bytes)
                         .map_err(e)?;
                 }
@@ -345,9 +345,10 @@ struct FrameImages {
     dir: PathBuf,
     chunk_size: i64,
     current: Option<(i64, Vec<Member>)>,
-    /// For a video task (mp4 original chunks): the chunk being decoded, and the frame it
-    /// gives next.
-    video: Option<Option<(usize, ferrocat_media::video::FrameStream)>>,
+    /// A video task: frames are decoded from mp4 original chunks.
+    video: bool,
+    /// The video chunk being decoded, and the task frame it gives next.
+    stream: Option<(usize, ferrocat_media::video::FrameStream)>,
 }
 
 /// A file of an original chunk: its name and bytes.
@@ -370,7 +371,8 @@ impl FrameImages {
             dir: crate::tasks::data_dir(core, data.id).join("original"),
             chunk_size: data.chunk_size.unwrap_or(1).max(1),
             current: None,
-            video: (data.original_chunk_type == "video").then_some(None),
+            video: data.is_video(),
+            stream: None,
         })
     }
 
@@ -380,18 +382,18 @@ impl FrameImages {
         let err = |e: ferrocat_media::MediaError| std::io::Error::other(format!("frame {k}: {e}"));
         let chunk = k as i64 / self.chunk_size;
         let first = (chunk * self.chunk_size) as usize;
-        let slot = self.video.get_or_insert(None);
-        if slot
+        if self
+            .stream
             .as_ref()
             .is_none_or(|(next, _)| *next > k || *next < first)
         {
             let path = self.dir.join(format!("{chunk}.mp4"));
-            *slot = Some((
+            self.stream = Some((
                 first,
                 ferrocat_media::video::FrameStream::open(&path, None).map_err(err)?,
             ));
         }
-        let (next, stream) = slot.as_mut().expect("just opened");
+        let (next, stream) = self.stream.as_mut().expect("just opened");
         loop {
             let img = stream
                 .next_frame()
@@ -431,7 +433,7 @@ impl FrameImages {
 
     /// Frame `k`'s original bytes (a video frame as PNG).
     fn original(&mut self, k: usize) -> std::io::Result<Vec<u8>> {
-        if self.video.is_some() {
+        if self.video {
             let img = self.video_frame(k)?;
             return ferrocat_media::image::encode_png(&img)
                 .map_err(|e| std::io::Error::other(format!("frame {k}: {e}")));
@@ -441,7 +443,7 @@ impl FrameImages {
 
     /// Frame `k` as JPEG: the original when it is one, else encoded at quality 95.
     fn jpeg(&mut self, k: usize) -> std::io::Result<Vec<u8>> {
-        if self.video.is_some() {
+        if self.video {
             let img = self.video_frame(k)?;
             return ferrocat_media::image::encode_jpeg(&img, 95)
                 .map_err(|e| std::io::Error::other(format!("frame {k}: {e}")));
@@ -564,12 +566,8 @@ async fn collect(
 
 /// The base name of a video task's video (`<source>`).
 fn video_source(d: &ferrocat_store::tasks::DataRow) -> Option<String> {
-    if d.original_chunk_type != "video" {
-        return None;
-    }
-    let sources: serde_json::Value = serde_json::from_str(&d.sources).unwrap_or_default();
-    let name = sources["video"].as_str()?;
-    Some(name.rsplit('/').next().unwrap_or(name).to_string())
+    let name = d.video_name().filter(|_| d.is_video())?;
+    Some(name.rsplit('/').next().unwrap_or(&name).to_string())
 }
 
 /// Objects per task frame: standalone shapes, then the shapes of tracks (interpolated,

@@ -759,7 +759,7 @@ impl TaskService<'_> {
         };
         let chunks = (d.size + chunk_size - 1) / chunk_size;
         let video = if quality == "original" {
-            d.original_chunk_type == "video"
+            d.is_video()
         } else {
             d.compressed_chunk_type == "video"
         };
@@ -842,11 +842,10 @@ fn meta_frames(d: &DataRow, frames: Vec<FrameRow>) -> Vec<FrameMeta> {
         height: f.height,
         name: f.name,
     };
-    if d.original_chunk_type != "video" {
+    if !d.is_video() {
         return frames.into_iter().map(entry).collect();
     }
-    let sources: Value = serde_json::from_str(&d.sources).unwrap_or_default();
-    let name = sources["video"].as_str().unwrap_or_default().to_string();
+    let name = d.video_name().unwrap_or_default();
     frames
         .into_iter()
         .next()

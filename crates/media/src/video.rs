@@ -615,11 +615,6 @@ fn read_ppm(reader: &mut impl BufRead) -> Result<Option<Rgb8>> {
     }))
 }
 
-/// The first frame of `src` (the preview's source, §7.2.6).
-pub fn first_frame(src: &Path) -> Result<Rgb8> {
-    frame(src, 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -131,6 +131,36 @@ pub struct DataRow {
     pub ready: bool,
 }
 
+impl DataRow {
+    /// The `sources` record: the upload's `client_files`, `server_files`,
+    /// `remote_files`, `stop_frame_given`, and after processing the `video` name.
+    pub fn sources_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.sources).unwrap_or_default()
+    }
+
+    /// The strings of one list of `sources` (`server_files`, `remote_files`).
+    pub fn source_list(&self, key: &str) -> Vec<String> {
+        self.sources_json()[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether the data is one video (its original chunks are mp4).
+    pub fn is_video(&self) -> bool {
+        self.original_chunk_type == "video"
+    }
+
+    /// A video's name in the task (the one `data/meta` frame), once processed.
+    pub fn video_name(&self) -> Option<String> {
+        self.sources_json()["video"].as_str().map(str::to_string)
+    }
+}
+
 const DATA_COLS: &str = "id, chunk_size, size, image_quality, start_frame, stop_frame, frame_filter, \
      compressed_chunk_type, original_chunk_type, use_zip_chunks, sources, ready";
 

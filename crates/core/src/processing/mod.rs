@@ -19,6 +19,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use ferrocat_media::image::{MediaKind, classify_name, compress_frame, decode_rgb8, preview_jpeg};
+use ferrocat_media::video::Selection;
 use ferrocat_media::{archive, chunk};
 use ferrocat_store::queue::QueueItem;
 use ferrocat_store::tasks::{DataRow, FrameRow};
@@ -301,7 +302,7 @@ async fn process(core: &Core, item: &QueueItem, task_id: i64, data_id: i64) -> R
     let size = built.frames.len() as i64;
     let interpolation = built.mode == "interpolation";
     let (segs, overlap) = segments(size, task.segment_size, task.overlap, interpolation);
-    let mut sources: Value = serde_json::from_str(&data.sources).unwrap_or_default();
+    let mut sources = data.sources_json();
     if let (Some(name), Some(map)) = (&built.video, sources.as_object_mut()) {
         map.insert("video".into(), Value::String(name.clone()));
     }
@@ -328,15 +329,7 @@ async fn fetch_remote(
     data: &DataRow,
     raw: &Path,
 ) -> Result<(), String> {
-    let sources: Value = serde_json::from_str(&data.sources).unwrap_or(Value::Null);
-    let urls: Vec<String> = sources["remote_files"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let urls = data.source_list("remote_files");
     if urls.is_empty() {
         return Ok(());
     }
@@ -463,18 +456,15 @@ fn build(
 ) -> Result<Built, String> {
     let raw = dir.join("raw");
     std::fs::create_dir_all(&raw).map_err(|e| format!("cannot create {raw:?}: {e}"))?;
-    let sources: Value = serde_json::from_str(&data.sources).unwrap_or(Value::Null);
-    let server_files: Vec<String> = sources["server_files"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let server_files = data.source_list("server_files");
     if !server_files.is_empty() {
         let _ = progress.send("Data are being copied from share..".into());
         copy_from_share(share, &server_files, &raw, &limits.share)?;
+    }
+    // Every run starts from empty output folders: a run that was killed may have left
+    // chunks and `.part` files that this one would count or mix with its own.
+    for out in ["compressed", "original", "extracted", "pages"] {
+        let _ = std::fs::remove_dir_all(dir.join(out));
     }
     let built = match collect_frames(dir, &raw, limits, &progress)? {
         Source::Images(frames) => build_images(dir, data, limits, frames, &progress)?,
@@ -487,6 +477,26 @@ fn build(
     Ok(built)
 }
 
+/// The task's choice among `total` source frames (§7.2.3): `start_frame`, the
+/// `stop_frame` the client gave (clamped to the end), `step=N`. A start past the end
+/// fails.
+fn frame_selection(data: &DataRow, total: u64) -> Result<Selection, String> {
+    let start = data.start_frame.max(0) as u64;
+    if start >= total {
+        return Err(format!(
+            "start_frame {start} is beyond the last frame ({total} frames)"
+        ));
+    }
+    let stop_given = data.sources_json()["stop_frame_given"]
+        .as_bool()
+        .unwrap_or(false);
+    Ok(Selection {
+        start,
+        stop: stop_given.then_some(data.stop_frame.max(0) as u64),
+        step: u64::from(parse_step(&data.frame_filter).unwrap_or(1)),
+    })
+}
+
 /// The image pipeline: selects the frames, then compresses them into chunks.
 fn build_images(
     dir: &Path,
@@ -495,23 +505,11 @@ fn build_images(
     frames: Vec<(String, PathBuf)>,
     progress: &mpsc::Sender<String>,
 ) -> Result<Built, String> {
-    let sources: Value = serde_json::from_str(&data.sources).unwrap_or(Value::Null);
-    let step = parse_step(&data.frame_filter).unwrap_or(1) as usize;
-    let start = data.start_frame as usize;
-    if start >= frames.len() {
-        return Err(format!(
-            "start_frame {start} is beyond the last frame ({} frames)",
-            frames.len()
-        ));
-    }
-    let stop_given = sources["stop_frame_given"].as_bool().unwrap_or(false);
-    let last = if stop_given {
-        (data.stop_frame as usize).min(frames.len() - 1)
-    } else {
-        frames.len() - 1
-    };
-    let selected: Vec<&(String, PathBuf)> = frames[start..=last].iter().step_by(step).collect();
-    let stop_frame = (start + (selected.len() - 1) * step) as i64;
+    let selection = frame_selection(data, frames.len() as u64)?;
+    let selected: Vec<&(String, PathBuf)> = (0..selection.count(frames.len() as u64))
+        .map(|k| &frames[selection.source_frame(k) as usize])
+        .collect();
+    let stop_frame = selection.source_frame(selected.len() as u64 - 1) as i64;
 
     let max_frame = limits.max_frame_bytes;
     let chunk_size = match data.chunk_size {
@@ -783,7 +781,6 @@ fn collect_frames(
     if let Some((name, path)) = kinds.archives.pop() {
         let _ = progress.send("Media files are being extracted...".into());
         let dest = dir.join("extracted");
-        let _ = std::fs::remove_dir_all(&dest);
         std::fs::create_dir_all(&dest).map_err(|e| format!("cannot create {dest:?}: {e}"))?;
         let members =
             archive::extract(&path, &dest, &limits.archive).map_err(|e| format!("{name}: {e}"))?;

@@ -14,10 +14,10 @@ use std::sync::{Mutex, mpsc};
 use ferrocat_media::MediaError;
 use ferrocat_media::chunk;
 use ferrocat_media::image::{encode_yuv420_jpeg, preview_jpeg};
-use ferrocat_media::video::{self, ChunkPlan, Selection, YuvFrame};
+use ferrocat_media::video::{self, ChunkPlan, YuvFrame};
 use ferrocat_store::tasks::{DataRow, FrameRow};
 
-use super::{Built, Limits, parse_step, write_chunk};
+use super::{Built, Limits, frame_selection, write_chunk};
 
 /// Name of task frame `abs` of a video in exports and frame rows (§10.4).
 pub fn frame_name(abs: u64) -> String {
@@ -42,19 +42,7 @@ pub(super) fn build(
             "{name}: the video is broken or truncated at frame {total} (ffprobe: {damage})"
         ));
     }
-    let start = data.start_frame.max(0) as u64;
-    if start >= total {
-        return Err(format!(
-            "start_frame {start} is beyond the last frame ({total} frames)"
-        ));
-    }
-    let sources: serde_json::Value = serde_json::from_str(&data.sources).unwrap_or_default();
-    let stop_given = sources["stop_frame_given"].as_bool().unwrap_or(false);
-    let selection = Selection {
-        start,
-        stop: stop_given.then_some(data.stop_frame.max(0) as u64),
-        step: u64::from(parse_step(&data.frame_filter).unwrap_or(1)),
-    };
+    let selection = frame_selection(data, total)?;
     let expected = selection.count(total).max(1);
     let zip = data.use_zip_chunks;
     let chunk_size = match data.chunk_size {
@@ -63,15 +51,13 @@ pub(super) fn build(
         None => video::VIDEO_CHUNK_SIZE,
     };
     // the preview is the first frame of the video, not of the selection (§7.2.6)
-    let first = video::first_frame(path).map_err(named)?;
+    let first = video::frame(path, 0).map_err(named)?;
     let preview = preview_jpeg(&first).map_err(|e| format!("preview: {e}"))?;
     drop(first);
     std::fs::write(dir.join("preview.jpeg"), preview)
         .map_err(|e| format!("cannot write the preview: {e}"))?;
     let (original_dir, compressed_dir) = (dir.join("original"), dir.join("compressed"));
     for d in [&original_dir, &compressed_dir] {
-        // emptied first: a run that was killed may have left chunks and parts
-        let _ = std::fs::remove_dir_all(d);
         std::fs::create_dir_all(d).map_err(|e| format!("cannot create {d:?}: {e}"))?;
     }
     let plan = ChunkPlan {

@@ -201,6 +201,18 @@ async fn original_frame(app: &TestApp, t: &str, id: i64, n: u64) -> RgbImage {
     image::load_from_memory(&body).unwrap().to_rgb8()
 }
 
+/// The message of a task made from `files` that must end `Failed`.
+async fn failure(
+    app: &TestApp,
+    t: &str,
+    files: &[(&str, Vec<u8>)],
+    fields: &[(&str, &str)],
+) -> String {
+    let (_, status) = task_from(app, t, files, fields).await;
+    assert_eq!(status["state"], "Failed", "{status}");
+    status["message"].as_str().unwrap().to_string()
+}
+
 async fn finished(
     app: &TestApp,
     t: &str,
@@ -444,21 +456,14 @@ async fn frame_selection_and_rotation(app: TestApp) {
         (&meta["size"], &meta["stop_frame"]),
         (&json!(5), &json!(49))
     );
-    let (_, status) = task_from(
+    let msg = failure(
         &app,
         &t,
         &[("clip.mp4", src.clone())],
         &[("image_quality", "50"), ("start_frame", "50")],
     )
     .await;
-    assert_eq!(status["state"], "Failed");
-    assert!(
-        status["message"]
-            .as_str()
-            .unwrap()
-            .contains("beyond the last frame"),
-        "{status}"
-    );
+    assert!(msg.contains("beyond the last frame"), "{msg}");
 
     let rotated = dir.path().join("rotated.mp4");
     ffmpeg(&[
@@ -503,49 +508,30 @@ async fn broken_videos_fail_and_leave_nothing(app: TestApp) {
     let src = mp4(dir.path());
     let before = data_folders(&app);
     let cut = src[..src.len() * 2 / 3].to_vec();
-    let (_, status) = task_from(&app, &t, &[("cut.mp4", cut)], &[("image_quality", "70")]).await;
-    assert_eq!(status["state"], "Failed");
-    let msg = status["message"].as_str().unwrap();
+    let q70 = [("image_quality", "70")];
+    let msg = failure(&app, &t, &[("cut.mp4", cut)], &q70).await;
     assert!(
         msg.contains("cut.mp4") && msg.contains("truncated at frame"),
         "{msg}"
     );
-    let (_, status) = task_from(
-        &app,
-        &t,
-        &[("notes.mp4", b"this is no video at all".to_vec())],
-        &[("image_quality", "70")],
-    )
-    .await;
-    assert_eq!(status["state"], "Failed");
-    let msg = status["message"].as_str().unwrap();
+    let notes = [("notes.mp4", b"this is no video at all".to_vec())];
+    let msg = failure(&app, &t, &notes, &q70).await;
     assert!(msg.starts_with("notes.mp4: not a readable video"), "{msg}");
     let jpeg = crate::media::jpeg(32, 32, 1);
-    let (_, status) = task_from(
+    let msg = failure(
         &app,
         &t,
         &[("clip.mp4", src.clone()), ("a.jpg", jpeg)],
-        &[("image_quality", "70")],
+        &q70,
     )
     .await;
     assert_eq!(
-        status,
-        json!({"state": "Failed", "message": "Only one video, archive, pdf, zip or many image, directory can be used simultaneously, but 1 image(s), 1 video(s), 0 archive(s), 0 pdf(s) found."})
+        msg,
+        "Only one video, archive, pdf, zip or many image, directory can be used simultaneously, but 1 image(s), 1 video(s), 0 archive(s), 0 pdf(s) found."
     );
-    let (_, status) = task_from(
-        &app,
-        &t,
-        &[("a.mp4", src.clone()), ("b.mp4", src.clone())],
-        &[("image_quality", "70")],
-    )
-    .await;
-    assert!(
-        status["message"]
-            .as_str()
-            .unwrap()
-            .contains("0 image(s), 2 video(s)"),
-        "{status}"
-    );
+    let two = [("a.mp4", src.clone()), ("b.mp4", src.clone())];
+    let msg = failure(&app, &t, &two, &q70).await;
+    assert!(msg.contains("0 image(s), 2 video(s)"), "{msg}");
     assert_eq!(data_folders(&app), before);
 }
 
@@ -631,32 +617,16 @@ async fn pdf_pages_and_a_video_in_an_archive(app: TestApp) {
         let p = img.get_pixel(x, 100);
         assert!(p[2] > 200 && p[0] < 60, "page {k} at {x}: {p:?}");
     }
-    let (_, status) = task_from(
-        &app,
-        &t,
-        &[("doc.pdf", pdf(1)), ("a.jpg", crate::media::jpeg(8, 8, 1))],
-        &[("image_quality", "70")],
-    )
-    .await;
+    let q70 = [("image_quality", "70")];
+    let mixed = [("doc.pdf", pdf(1)), ("a.jpg", crate::media::jpeg(8, 8, 1))];
+    let msg = failure(&app, &t, &mixed, &q70).await;
     assert!(
-        status["message"]
-            .as_str()
-            .unwrap()
-            .contains("1 image(s), 0 video(s), 0 archive(s), 1 pdf(s)"),
-        "{status}"
+        msg.contains("1 image(s), 0 video(s), 0 archive(s), 1 pdf(s)"),
+        "{msg}"
     );
-    let (_, status) = task_from(
-        &app,
-        &t,
-        &[("bad.pdf", b"%PDF-1.4 nothing".to_vec())],
-        &[("image_quality", "70")],
-    )
-    .await;
-    assert_eq!(status["state"], "Failed");
-    assert!(
-        status["message"].as_str().unwrap().starts_with("bad.pdf: "),
-        "{status}"
-    );
+    let bad = [("bad.pdf", b"%PDF-1.4 nothing".to_vec())];
+    let msg = failure(&app, &t, &bad, &q70).await;
+    assert!(msg.starts_with("bad.pdf: "), "{msg}");
 
     let dir = scratch();
     let zip = crate::media::zip(&[("films/clip.mp4", mp4(dir.path()))]);
