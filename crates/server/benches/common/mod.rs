@@ -91,19 +91,11 @@ impl Api {
             .pool_max_idle_per_host(64)
             .build()
             .unwrap();
-        let r: Value = c
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({"username": "admin", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let token = login(&c, base).await;
         Api {
             c,
             base: base.to_string(),
-            token: r["key"].as_str().unwrap().to_string(),
+            token,
         }
     }
 
