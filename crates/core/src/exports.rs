@@ -9,6 +9,12 @@
 //!
 //! Answers: 202 while queued or running (or just started), 201 when ready, the file
 //! with `action=download` (which clears the state), 500 with the message when it failed.
+//!
+//! A project exports the same way (`project/3/export/…`, files in
+//! `<data>/exports/project_<id>/`): one dataset with the frames of all its tasks in task
+//! id order, numbered 0… across them, labels by the project's names. A frame name that an
+//! earlier task already used is written as `task_<id>/<name>`. Its stamp is a hash of
+//! its tasks' ids and updated dates, so any change to a task makes a new file.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -73,11 +79,48 @@ impl ExportKind {
     }
 }
 
-fn key(task_id: i64, kind: ExportKind, format: &str) -> String {
-    format!("task/{task_id}/export/{}/{format}", kind.as_str())
+/// What is exported: a task or a whole project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Task(i64),
+    Project(i64),
 }
 
-fn file_path(core: &Core, task_id: i64, kind: ExportKind, format: &str, stamp: i64) -> PathBuf {
+impl Target {
+    fn prefix(self) -> String {
+        match self {
+            Target::Task(id) => format!("task/{id}"),
+            Target::Project(id) => format!("project/{id}"),
+        }
+    }
+
+    fn dir(self, core: &Core) -> PathBuf {
+        match self {
+            Target::Task(id) => task_exports_dir(core, id),
+            Target::Project(id) => project_exports_dir(core, id),
+        }
+    }
+
+    fn payload_key(self) -> (&'static str, i64) {
+        match self {
+            Target::Task(id) => ("task_id", id),
+            Target::Project(id) => ("project_id", id),
+        }
+    }
+
+    fn of_payload(p: &Value) -> Option<Target> {
+        if let Some(id) = p["project_id"].as_i64() {
+            return Some(Target::Project(id));
+        }
+        p["task_id"].as_i64().map(Target::Task)
+    }
+}
+
+fn key(target: Target, kind: ExportKind, format: &str) -> String {
+    format!("{}/export/{}/{format}", target.prefix(), kind.as_str())
+}
+
+fn file_path(core: &Core, target: Target, kind: ExportKind, format: &str, stamp: i64) -> PathBuf {
     let slug: String = format
         .chars()
         .map(|c| {
@@ -88,7 +131,9 @@ fn file_path(core: &Core, task_id: i64, kind: ExportKind, format: &str, stamp: i
             }
         })
         .collect();
-    task_exports_dir(core, task_id).join(format!("{}-{slug}-{stamp}.zip", kind.as_str()))
+    target
+        .dir(core)
+        .join(format!("{}-{slug}-{stamp}.zip", kind.as_str()))
 }
 
 /// The folder of a task's export files (removed with the task).
@@ -97,6 +142,23 @@ pub(crate) fn task_exports_dir(core: &Core, task_id: i64) -> PathBuf {
         .data_dir
         .join("exports")
         .join(format!("task_{task_id}"))
+}
+
+/// The folder of a project's export files (removed with the project).
+pub(crate) fn project_exports_dir(core: &Core, project_id: i64) -> PathBuf {
+    core.config()
+        .data_dir
+        .join("exports")
+        .join(format!("project_{project_id}"))
+}
+
+/// What names an export and says whether its file is current.
+struct Subject {
+    /// `task` or `project`, for the download's name.
+    what: &'static str,
+    name: String,
+    updated: chrono::DateTime<chrono::Utc>,
+    stamp: i64,
 }
 
 /// Removes the files of the same kind and format as `newest` made for an earlier state
@@ -140,17 +202,55 @@ pub fn xml_date(t: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> String {
 }
 
 impl ExportService<'_> {
+    /// Checks access and reads what names the export and dates its state.
+    async fn subject(&self, actor: &Actor, target: Target) -> Result<Subject> {
+        Ok(match target {
+            Target::Task(id) => {
+                let (task, _) = self.core.tasks().authorized_access(actor, id).await?;
+                Subject {
+                    what: "task",
+                    name: task.name,
+                    updated: task.updated_date,
+                    stamp: task.updated_date.timestamp_micros(),
+                }
+            }
+            Target::Project(id) => {
+                let p = self.core.projects().authorized_access(actor, id).await?;
+                let tasks = project_tasks(self.core, id).await?;
+                // FNV-1a over (id, updated) of every task: any change makes a new stamp
+                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+                let mut updated = p.updated_date;
+                for t in &tasks {
+                    updated = updated.max(t.updated_date);
+                    for b in
+                        t.id.to_le_bytes()
+                            .into_iter()
+                            .chain(t.updated_date.timestamp_micros().to_le_bytes())
+                    {
+                        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+                    }
+                }
+                Subject {
+                    what: "project",
+                    name: p.name,
+                    updated,
+                    stamp: (h >> 1) as i64,
+                }
+            }
+        })
+    }
+
     /// Handles one request of the §10.2 protocol. `query` holds `format`, `action`,
     /// `filename`; `origin` is `scheme://host` of the request (for segment URLs).
     pub async fn request(
         &self,
         actor: &Actor,
-        task_id: i64,
+        target: Target,
         kind: ExportKind,
         query: &[(String, String)],
         origin: &str,
     ) -> Result<ExportAnswer> {
-        let (task, _) = self.core.tasks().authorized_access(actor, task_id).await?;
+        let subject = self.subject(actor, target).await?;
         let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let action = get("action").unwrap_or("").to_ascii_lowercase();
         if !action.is_empty() && action != "download" {
@@ -169,8 +269,8 @@ impl ExportService<'_> {
             Lookup::Ready(_) => {}
         }
         let db = self.core.db();
-        let key = key(task_id, kind, format);
-        let stamp = task.updated_date.timestamp_micros();
+        let key = key(target, kind, format);
+        let stamp = subject.stamp;
         let mut item = db.queue_item(&key).await?;
         if let Some(it) = &item {
             let p: Value = serde_json::from_str(&it.payload).unwrap_or(Value::Null);
@@ -180,8 +280,9 @@ impl ExportService<'_> {
             }
         }
         let Some(item) = item else {
+            let (id_key, id) = target.payload_key();
             let payload = json!({
-                "task_id": task_id, "kind": kind.as_str(), "format": format, "updated": stamp,
+                id_key: id, "kind": kind.as_str(), "format": format, "updated": stamp,
                 "origin": origin,
             });
             db.enqueue(&key, KIND, &payload.to_string(), Some(actor.id))
@@ -196,9 +297,11 @@ impl ExportService<'_> {
                 let filename = match get("filename") {
                     Some(f) if !f.is_empty() => f.to_lowercase(),
                     _ => format!(
-                        "task_{}-{}-{}.zip",
-                        task.name,
-                        task.updated_date
+                        "{}_{}-{}-{}.zip",
+                        subject.what,
+                        subject.name,
+                        subject
+                            .updated
                             .with_timezone(&tz)
                             .format("%Y_%m_%d_%H_%M_%S"),
                         format
@@ -206,7 +309,7 @@ impl ExportService<'_> {
                     .to_lowercase(),
                 };
                 Ok(ExportAnswer::Download {
-                    path: file_path(self.core, task_id, kind, format, stamp),
+                    path: file_path(self.core, target, kind, format, stamp),
                     filename,
                 })
             }
@@ -220,10 +323,29 @@ impl ExportService<'_> {
     }
 }
 
+/// The tasks of a project, in id order.
+async fn project_tasks(core: &Core, id: i64) -> Result<Vec<ferrocat_store::tasks::TaskRow>> {
+    let mut tasks = core
+        .db()
+        .list_tasks(
+            ferrocat_store::tasks::TaskVisibility::All,
+            &ferrocat_store::tasks::TaskFilter {
+                project_id: Some(id),
+                ..Default::default()
+            },
+            &[],
+            0,
+            None,
+        )
+        .await?;
+    tasks.sort_by_key(|t| t.id);
+    Ok(tasks)
+}
+
 /// Runs one export queue item (in a worker).
 pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), String> {
     let p: Value = serde_json::from_str(&item.payload).map_err(|e| e.to_string())?;
-    let task_id = p["task_id"].as_i64().ok_or("export without a task")?;
+    let target = Target::of_payload(&p).ok_or("export without a task or project")?;
     let kind = ExportKind::parse(p["kind"].as_str().unwrap_or_default());
     let format = p["format"].as_str().unwrap_or_default().to_string();
     let stamp = p["updated"].as_i64().unwrap_or_default();
@@ -232,16 +354,24 @@ pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), Strin
         Lookup::Ready(e) => e,
         _ => return Err(format!("Unknown format {format}")),
     };
-    let path = file_path(core, task_id, kind, &format, stamp);
+    let path = file_path(core, target, kind, &format, stamp);
     if tokio::fs::try_exists(&path).await.unwrap_or(false) {
         return Ok(());
     }
-    let (meta, frames, doc, labels) = collect(core, task_id, &origin)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (meta, frames, doc, labels, parts) = match target {
+        Target::Task(id) => {
+            let (meta, frames, doc, labels) = collect(core, id, &origin)
+                .await
+                .map_err(|e| e.to_string())?;
+            (meta, frames, doc, labels, vec![(0, id)])
+        }
+        Target::Project(id) => collect_project(core, id, &origin)
+            .await
+            .map_err(|e| e.to_string())?,
+    };
     let images = match kind {
         ExportKind::Annotations => None,
-        ExportKind::Dataset => Some(FrameImages::of_task(core, task_id).await?),
+        ExportKind::Dataset => Some(Images::of_tasks(core, &parts).await?),
     };
     // a name of its own: a second worker that took over the item never writes into it
     let tmp = path.with_extension(format!("{}.part", crate::random_hex(6)));
@@ -282,7 +412,7 @@ fn write_export(
     frames: &[FrameMeta],
     doc: &LabeledData,
     labels: &Labels,
-    mut images: Option<FrameImages>,
+    mut images: Option<Images>,
 ) -> std::result::Result<(), String> {
     let ranges: Vec<(i64, i64)> = meta.segments.iter().map(|s| (s.start, s.stop)).collect();
     let with_images = images.is_some();
@@ -310,7 +440,7 @@ fn write_export(
             if let Some(images) = images.as_mut() {
                 for (k, f) in frames.iter().enumerate() {
                     let bytes = images.original(k).map_err(e)?;
-                    let ext = if images.video { ".png" } else { "" };
+                    let ext = if images.is_video(k) { ".png" } else { "" };
                     zip.stored(&format!("images/{}{ext}", f.name), &bytes)
                         .map_err(e)?;
                 }
@@ -459,6 +589,47 @@ impl FrameImages {
     }
 }
 
+/// The frames of one or more tasks, one after the other: the tasks of a project export,
+/// each from its first frame number in the export.
+struct Images {
+    parts: Vec<(usize, FrameImages)>,
+}
+
+impl Images {
+    /// `parts`: (first frame in the export, task id), in frame order.
+    async fn of_tasks(core: &Core, parts: &[(usize, i64)]) -> std::result::Result<Self, String> {
+        let mut out = Vec::with_capacity(parts.len());
+        for (start, task_id) in parts {
+            out.push((*start, FrameImages::of_task(core, *task_id).await?));
+        }
+        Ok(Images { parts: out })
+    }
+
+    /// The task holding export frame `k`, and `k` within it.
+    fn part(&mut self, k: usize) -> std::io::Result<(&mut FrameImages, usize)> {
+        let i = self.parts.partition_point(|(start, _)| *start <= k);
+        let (start, images) = i
+            .checked_sub(1)
+            .and_then(|i| self.parts.get_mut(i))
+            .ok_or_else(|| std::io::Error::other(format!("no task holds frame {k}")))?;
+        Ok((images, k - *start))
+    }
+
+    fn is_video(&mut self, k: usize) -> bool {
+        self.part(k).is_ok_and(|(p, _)| p.video)
+    }
+
+    fn original(&mut self, k: usize) -> std::io::Result<Vec<u8>> {
+        let (p, k) = self.part(k)?;
+        p.original(k)
+    }
+
+    fn jpeg(&mut self, k: usize) -> std::io::Result<Vec<u8>> {
+        let (p, k) = self.part(k)?;
+        p.jpeg(k)
+    }
+}
+
 type Labels = BTreeMap<i64, LabelMeta>;
 
 /// Everything an exporter needs, read from the store.
@@ -504,31 +675,7 @@ async fn collect(
         Some(id) => person(db.user(id).await?),
         None => None,
     };
-    let labels: Labels = db
-        .labels_of(&[task_id])
-        .await?
-        .into_iter()
-        .map(|(l, attrs)| {
-            (
-                l.id,
-                LabelMeta {
-                    id: l.id,
-                    name: l.name,
-                    attributes: attrs
-                        .into_iter()
-                        .map(|a| AttrMeta {
-                            id: a.id,
-                            name: a.name,
-                            mutable: a.mutable,
-                            input_type: a.input_type,
-                            default_value: a.default_value,
-                            values: serde_json::from_str(&a.value_list).unwrap_or_default(),
-                        })
-                        .collect(),
-                },
-            )
-        })
-        .collect();
+    let labels: Labels = label_metas(db.labels_of(&[task_id]).await?);
     let meta = TaskMeta {
         id: task.id,
         name: task.name.clone(),
@@ -562,6 +709,199 @@ async fn collect(
     };
     let doc = core.annotations().task_document(task_id).await?;
     Ok((meta, frames, doc, labels))
+}
+
+/// What [`collect`] gives, for a whole project: its tasks one after the other (those
+/// with data, in id order), their objects moved to the export's frame numbers and to the
+/// project's label and attribute ids (by name); plus (first frame, task id) of each
+/// task.
+async fn collect_project(
+    core: &Core,
+    project_id: i64,
+    origin: &str,
+) -> Result<(
+    TaskMeta,
+    Vec<FrameMeta>,
+    LabeledData,
+    Labels,
+    Vec<(usize, i64)>,
+)> {
+    let db = core.db();
+    let tz = core.config().time_zone;
+    let project = db.project(project_id).await?.ok_or(Error::NotFound)?;
+    let labels: Labels = label_metas(db.project_labels_of(&[project_id]).await?);
+    let by_name: std::collections::HashMap<&str, &LabelMeta> =
+        labels.values().map(|l| (l.name.as_str(), l)).collect();
+    let mut frames: Vec<FrameMeta> = vec![];
+    let mut used = std::collections::HashSet::new();
+    let mut doc = LabeledData::default();
+    let mut segments = vec![];
+    let mut parts = vec![];
+    let mut modes = std::collections::BTreeSet::new();
+    for task in project_tasks(core, project_id).await? {
+        let (meta, task_frames, task_doc, task_labels) = collect(core, task.id, origin).await?;
+        if task_frames.is_empty() {
+            continue;
+        }
+        modes.insert(meta.mode.clone());
+        let off = frames.len();
+        parts.push((off, task.id));
+        for (k, f) in task_frames.into_iter().enumerate() {
+            let name = if used.contains(&f.name) {
+                format!("task_{}/{}", task.id, f.name)
+            } else {
+                f.name
+            };
+            used.insert(name.clone());
+            frames.push(FrameMeta {
+                abs: (off + k) as i64,
+                name,
+                ..f
+            });
+        }
+        for s in meta.segments {
+            segments.push(SegmentMeta {
+                start: s.start + off as i64,
+                stop: s.stop + off as i64,
+                ..s
+            });
+        }
+        // task label id → (project label id, task attribute id → project attribute id)
+        let remap: BTreeMap<i64, (i64, BTreeMap<i64, i64>)> = task_labels
+            .values()
+            .filter_map(|l| {
+                let pl = by_name.get(l.name.as_str())?;
+                let attrs = l
+                    .attributes
+                    .iter()
+                    .filter_map(|a| {
+                        let pa = pl.attributes.iter().find(|p| p.name == a.name)?;
+                        Some((a.id, pa.id))
+                    })
+                    .collect();
+                Some((l.id, (pl.id, attrs)))
+            })
+            .collect();
+        append_moved(&mut doc, task_doc, off as i64, &remap);
+    }
+    let person =
+        |u: Option<ferrocat_store::UserRow>| -> Option<Person> { u.map(|u| (u.username, u.email)) };
+    let owner = match project.owner_id {
+        Some(id) => person(db.user(id).await?),
+        None => None,
+    };
+    let assignee = match project.assignee_id {
+        Some(id) => person(db.user(id).await?),
+        None => None,
+    };
+    let size = frames.len() as i64;
+    let meta = TaskMeta {
+        id: project.id,
+        name: project.name.clone(),
+        size,
+        // one mode when every task has it; images otherwise
+        mode: match modes.len() {
+            1 => modes.into_iter().next().unwrap_or_default(),
+            _ => "annotation".into(),
+        },
+        overlap: 0,
+        bug_tracker: project.bug_tracker.clone(),
+        created: xml_date(project.created_date, tz),
+        updated: xml_date(project.updated_date, tz),
+        start_frame: 0,
+        stop_frame: (size - 1).max(0),
+        frame_filter: String::new(),
+        z_order: false,
+        labels: labels.values().cloned().collect(),
+        segments,
+        owner,
+        assignee,
+        dumped: xml_date(ferrocat_store::now(), tz),
+        source: None,
+    };
+    Ok((meta, frames, doc, labels, parts))
+}
+
+/// Appends a task's objects to a project's document: frames moved by `off`, label and
+/// attribute ids mapped by `remap` (objects of labels the project lacks are left out).
+fn append_moved(
+    doc: &mut LabeledData,
+    from: LabeledData,
+    off: i64,
+    remap: &BTreeMap<i64, (i64, BTreeMap<i64, i64>)>,
+) {
+    use ferrocat_wire::annotations::AttributeValue;
+    let attrs = |label: i64, values: Vec<AttributeValue>| -> Vec<AttributeValue> {
+        let Some((_, map)) = remap.get(&label) else {
+            return vec![];
+        };
+        values
+            .into_iter()
+            .filter_map(|v| {
+                Some(AttributeValue {
+                    spec_id: *map.get(&v.spec_id)?,
+                    value: v.value,
+                })
+            })
+            .collect()
+    };
+    let label = |id: i64| remap.get(&id).map(|(p, _)| *p);
+    for mut s in from.shapes {
+        let Some(l) = label(s.label_id) else { continue };
+        s.attributes = attrs(s.label_id, std::mem::take(&mut s.attributes));
+        s.label_id = l;
+        s.frame += off;
+        doc.shapes.push(s);
+    }
+    for mut t in from.tags {
+        let Some(l) = label(t.label_id) else { continue };
+        t.attributes = attrs(t.label_id, std::mem::take(&mut t.attributes));
+        t.label_id = l;
+        t.frame += off;
+        doc.tags.push(t);
+    }
+    for mut t in from.tracks {
+        let Some(l) = label(t.label_id) else { continue };
+        t.attributes = attrs(t.label_id, std::mem::take(&mut t.attributes));
+        for k in &mut t.shapes {
+            k.attributes = attrs(t.label_id, std::mem::take(&mut k.attributes));
+            k.frame += off;
+        }
+        t.label_id = l;
+        t.frame += off;
+        doc.tracks.push(t);
+    }
+}
+
+/// Labels as the formats see them, by id.
+fn label_metas(
+    rows: Vec<(
+        ferrocat_store::tasks::LabelRow,
+        Vec<ferrocat_store::tasks::AttrRow>,
+    )>,
+) -> Labels {
+    rows.into_iter()
+        .map(|(l, attrs)| {
+            (
+                l.id,
+                LabelMeta {
+                    id: l.id,
+                    name: l.name,
+                    attributes: attrs
+                        .into_iter()
+                        .map(|a| AttrMeta {
+                            id: a.id,
+                            name: a.name,
+                            mutable: a.mutable,
+                            input_type: a.input_type,
+                            default_value: a.default_value,
+                            values: serde_json::from_str(&a.value_list).unwrap_or_default(),
+                        })
+                        .collect(),
+                },
+            )
+        })
+        .collect()
 }
 
 /// The base name of a video task's video (`<source>`).

@@ -14,12 +14,14 @@ use tokio::sync::Semaphore;
 
 pub mod annotations;
 pub mod auth;
+pub mod cleanup;
 pub mod error;
 pub mod exports;
 pub mod imports;
 pub mod passwords;
 pub mod permissions;
 pub mod processing;
+pub mod projects;
 pub mod remote;
 pub mod server;
 pub mod share;
@@ -166,6 +168,10 @@ impl Core {
 
     pub fn users(&self) -> users::UserService<'_> {
         users::UserService { core: self }
+    }
+
+    pub fn projects(&self) -> projects::ProjectService<'_> {
+        projects::ProjectService { core: self }
     }
 
     pub fn tasks(&self) -> tasks::TaskService<'_> {

@@ -21,7 +21,13 @@
 //! | user.delete    | the user themself, admin                                     |
 //!
 //! "admin", "user", "observer" mean membership in that group; an active superuser passes
-//! every object-level rule (Django's shortcut). List visibility (§4.4.1) is decided by
+//! every object-level rule (Django's shortcut).
+//!
+//! **Observers never change anything** (api-v1 §4.3, §16.2): a user in the `observer`
+//! group and in neither `admin` nor `user` is refused every change and delete rule
+//! of projects, tasks and jobs — annotations, imports, jobs, tasks, projects — also on tasks without an
+//! assignee, where CVAT 1.1's code would let them edit. CVAT's documentation says
+//! observers only view; we hold to the documentation. List visibility (§4.4.1) is decided by
 //! [`task_list_scope`].
 
 use crate::error::{Error, Result};
@@ -150,6 +156,17 @@ fn task_annotator(a: &Actor, p: Policy, t: &TaskFacts) -> bool {
     t.job_assignees.iter().any(|j| job_annotator(a, p, t, *j))
 }
 
+/// Whether `actor` is a task annotator of the task (§4.2): what makes a project
+/// visible to the annotators of its tasks.
+pub fn annotates_task(actor: &Actor, policy: Policy, t: &TaskFacts) -> bool {
+    task_annotator(actor, policy, t)
+}
+
+/// An observer who is neither admin nor user: reads everything, changes nothing.
+fn read_only(a: &Actor) -> bool {
+    a.has(Role::Observer) && !a.has(Role::Admin) && !a.has(Role::User)
+}
+
 /// Whether `actor` holds `perm` under `policy`.
 pub fn allows(actor: &Actor, policy: Policy, perm: Perm<'_>) -> bool {
     let admin = actor.has(Role::Admin);
@@ -160,6 +177,17 @@ pub fn allows(actor: &Actor, policy: Policy, perm: Perm<'_>) -> bool {
     // because `has_perm` short-circuits for superusers.
     if actor.is_superuser {
         return true;
+    }
+    let changes = matches!(
+        perm,
+        Perm::ProjectChange(_)
+            | Perm::ProjectDelete(_)
+            | Perm::TaskChange(_)
+            | Perm::TaskDelete(_)
+            | Perm::JobChange(_)
+    );
+    if changes && read_only(actor) {
+        return false;
     }
     match perm {
         Perm::ProjectCreate | Perm::TaskCreate => creator,
@@ -297,6 +325,12 @@ mod tests {
         let anyone = actor(9, &[]);
         assert!(allows(&anyone, P, Perm::TaskAccess(&t)));
         assert!(allows(&anyone, P, Perm::JobChange(&j)));
+        // but an observer only looks, even there
+        let observer = actor(8, &[Role::Observer]);
+        assert!(allows(&observer, P, Perm::JobAccess(&j)));
+        assert!(!allows(&observer, P, Perm::JobChange(&j)));
+        // their own account is not annotation data
+        assert!(allows(&observer, P, Perm::UserChange(8)));
         let reduced = Policy {
             reduce_task_visibility: true,
         };

@@ -67,14 +67,20 @@ pub struct DataFile {
 }
 
 impl TaskService<'_> {
-    fn facts(&self, task: &TaskRow, jobs: &[JobRow]) -> TaskFacts {
-        TaskFacts {
+    /// The facts of a task's permissions: its owner and assignee, its project's, and its
+    /// jobs' assignees.
+    pub(crate) async fn facts(&self, task: &TaskRow, jobs: &[JobRow]) -> Result<TaskFacts> {
+        let project = match task.project_id {
+            Some(p) => self.core.db().project(p).await?,
+            None => None,
+        };
+        Ok(TaskFacts {
             owner: task.owner_id,
             assignee: task.assignee_id,
-            project_owner: None,
-            project_assignee: None,
+            project_owner: project.as_ref().and_then(|p| p.owner_id),
+            project_assignee: project.as_ref().and_then(|p| p.assignee_id),
             job_assignees: jobs.iter().map(|j| j.assignee_id).collect(),
-        }
+        })
     }
 
     async fn load(&self, id: i64) -> Result<(TaskRow, Vec<JobRow>)> {
@@ -92,7 +98,7 @@ impl TaskService<'_> {
         want: Want,
     ) -> Result<(TaskRow, Vec<JobRow>)> {
         let (task, jobs) = self.load(id).await?;
-        let facts = self.facts(&task, &jobs);
+        let facts = self.facts(&task, &jobs).await?;
         let perm = match want {
             Want::Access => Perm::TaskAccess(&facts),
             Want::Change => Perm::TaskChange(&facts),
@@ -144,14 +150,32 @@ impl TaskService<'_> {
         }
         let owner = self.user_ref(&mut fe, body, "owner").await?;
         let assignee = self.user_ref(&mut fe, body, "assignee").await?;
-        project_ref(&mut fe, body);
+        let project = self
+            .core
+            .projects()
+            .task_project_ref(actor, &mut fe, body)
+            .await?
+            .flatten();
         merge_field_errors(&mut errs, fe);
-        let labels = match body.get("labels") {
-            None => {
+        let labels = match (&project, body.get("labels")) {
+            (Some(p), given) => {
+                if given.is_some_and(|v| v.as_array().is_none_or(|a| !a.is_empty())) {
+                    return Err(crate::projects::own_labels_refused());
+                }
+                crate::projects::as_new_labels(&p.labels)
+            }
+            (None, None) => {
                 errs.insert("labels".into(), json!(["This field is required."]));
                 vec![]
             }
-            Some(v) => parse_labels(v, &mut errs, true),
+            (None, Some(v)) => {
+                let labels = parse_labels(v, &mut errs, true);
+                // CVAT 1.1.0 final refuses a task without labels
+                if labels.is_empty() && !errs.contains_key("labels") {
+                    errs.insert("labels".into(), json!(["Label set must not be empty"]));
+                }
+                labels
+            }
         };
         if !errs.is_empty() {
             return Err(Error::Body(Value::Object(errs)));
@@ -164,7 +188,7 @@ impl TaskService<'_> {
             overlap,
             segment_size,
             z_order,
-            project_id: None,
+            project_id: project.as_ref().map(|p| p.project.id),
             labels,
         };
         let id = self
@@ -209,43 +233,29 @@ impl TaskService<'_> {
         query: &[(String, String)],
         window: impl FnOnce(i64) -> Result<(i64, Option<i64>)>,
     ) -> Result<(i64, Vec<TaskView>)> {
-        let get = |k: &str| {
-            query
-                .iter()
-                .rev()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.trim().to_string())
-        };
-        let id = match get("id").filter(|v| !v.is_empty()) {
-            None => None,
-            Some(v) => Some(
-                v.parse::<i64>()
-                    .map_err(|_| Error::field("id", "Enter a number."))?,
-            ),
-        };
+        self.list_in(actor, query, None, window).await
+    }
+
+    /// [`Self::list`], of one project's tasks when `project_id` is given.
+    pub(crate) async fn list_in(
+        &self,
+        actor: &Actor,
+        query: &[(String, String)],
+        project_id: Option<i64>,
+        window: impl FnOnce(i64) -> Result<(i64, Option<i64>)>,
+    ) -> Result<(i64, Vec<TaskView>)> {
+        let q = crate::projects::ListQuery(query);
         let filter = TaskFilter {
-            search: get("search")
-                .unwrap_or_default()
-                .split(|c: char| c.is_whitespace() || c == ',')
-                .filter(|t| !t.is_empty())
-                .map(str::to_string)
-                .collect(),
-            id,
-            name: get("name"),
-            owner: get("owner"),
-            assignee: get("assignee"),
-            mode: get("mode"),
-            status: get("status"),
+            search: q.search(),
+            id: q.id()?,
+            name: q.get("name"),
+            owner: q.get("owner"),
+            assignee: q.get("assignee"),
+            mode: q.get("mode"),
+            status: q.get("status"),
+            project_id,
         };
-        let order: Vec<(TaskSort, bool)> = get("ordering")
-            .unwrap_or_default()
-            .split(',')
-            .filter_map(|f| {
-                let f = f.trim();
-                let (desc, n) = f.strip_prefix('-').map(|n| (true, n)).unwrap_or((false, f));
-                TaskSort::parse(n).map(|s| (s, desc))
-            })
-            .collect();
+        let order = q.ordering(TaskSort::parse);
         let vis = match task_list_scope(actor, self.core.config().policy) {
             TaskScope::All => TaskVisibility::All,
             TaskScope::Visible {
@@ -296,7 +306,7 @@ impl TaskService<'_> {
         body: &Map<String, Value>,
         put: bool,
     ) -> Result<TaskView> {
-        self.authorized(actor, id, Want::Change).await?;
+        let (current, _) = self.authorized(actor, id, Want::Change).await?;
         let mut errs = Map::new();
         let mut f = Fields::new(body);
         let name = if put {
@@ -311,18 +321,45 @@ impl TaskService<'_> {
         check_len(&mut fe, "bug_tracker", bug_tracker.as_deref(), 2000);
         let owner = self.user_ref(&mut fe, body, "owner").await?;
         let assignee = self.user_ref(&mut fe, body, "assignee").await?;
-        project_ref(&mut fe, body);
+        let project = match body.get("project") {
+            // the same project again changes nothing
+            Some(v)
+                if ferrocat_wire::fields::parse_int(v).is_some()
+                    && ferrocat_wire::fields::parse_int(v) == current.project_id =>
+            {
+                None
+            }
+            _ => {
+                self.core
+                    .projects()
+                    .task_project_ref(actor, &mut fe, body)
+                    .await?
+            }
+        };
         merge_field_errors(&mut errs, fe);
-        let labels = match body.get("labels") {
-            None if put => {
+        let in_project = match &project {
+            Some(p) => p.is_some(),
+            None => current.project_id.is_some(),
+        };
+        let mut labels = match body.get("labels") {
+            None if put && !in_project => {
                 errs.insert("labels".into(), json!(["This field is required."]));
                 vec![]
             }
             None => vec![],
+            Some(v) if in_project => {
+                if v.as_array().is_none_or(|a| !a.is_empty()) {
+                    return Err(crate::projects::own_labels_refused());
+                }
+                vec![]
+            }
             Some(v) => parse_labels(v, &mut errs, false),
         };
         if !errs.is_empty() {
             return Err(Error::Body(Value::Object(errs)));
+        }
+        if let Some(Some(p)) = &project {
+            labels = self.labels_for_move(id, p).await?;
         }
         let patch = TaskPatch {
             name,
@@ -330,7 +367,7 @@ impl TaskService<'_> {
             assignee_id: assignee,
             bug_tracker,
             z_order,
-            project_id: None,
+            project_id: project.map(|p| p.map(|p| p.project.id)),
             labels,
         };
         self.core
@@ -340,6 +377,28 @@ impl TaskService<'_> {
             .map_err(label_conflict)?;
         let (task, jobs) = self.load(id).await?;
         self.view(task, jobs).await
+    }
+
+    /// The labels a task gets when it moves into project `p`: the project's, when every
+    /// label the task has is one of them (by name); otherwise a 400 naming the others.
+    async fn labels_for_move(
+        &self,
+        id: i64,
+        p: &crate::projects::ProjectView,
+    ) -> Result<Vec<NewLabel>> {
+        let own = self.core.db().labels_of(&[id]).await?;
+        let foreign: Vec<&str> = own
+            .iter()
+            .map(|(l, _)| l.name.as_str())
+            .filter(|n| !p.labels.iter().any(|(pl, _)| pl.name == *n))
+            .collect();
+        if !foreign.is_empty() {
+            return Err(Error::Body(json!({"project": [format!(
+                "The project has no label named {}: a task moves into a project only with labels the project has",
+                foreign.join(", ")
+            )]})));
+        }
+        Ok(crate::projects::as_new_labels(&p.labels))
     }
 
     /// `DELETE /tasks/{id}` (§6.7): the task, its annotations, its media and its
@@ -381,7 +440,7 @@ impl TaskService<'_> {
         let job = db.job(id).await?.ok_or(Error::NotFound)?;
         let (task, jobs) = self.load(job.task_id).await?;
         let facts = JobFacts {
-            task: self.facts(&task, &jobs),
+            task: self.facts(&task, &jobs).await?,
             assignee: job.assignee_id,
         };
         Ok((job, task, facts))
@@ -426,7 +485,7 @@ impl TaskService<'_> {
 
     /// A user reference field (`owner`, `assignee`): absent → `None`; `null`/`""` →
     /// `Some(None)`; a known id → `Some(Some(id))`; otherwise a field error.
-    async fn user_ref(
+    pub(crate) async fn user_ref(
         &self,
         fe: &mut FieldErrors,
         body: &Map<String, Value>,
@@ -463,7 +522,7 @@ impl TaskService<'_> {
     pub async fn can_attach_data(&self, actor: &Actor, id: i64) -> Result<()> {
         let (task, jobs) = self.load(id).await?;
         self.core.check(actor, Perm::TaskCreate)?;
-        let facts = self.facts(&task, &jobs);
+        let facts = self.facts(&task, &jobs).await?;
         self.core.check(actor, Perm::TaskChange(&facts))?;
         if task.data_id.is_some() {
             return Err(Error::non_field("Data are already attached to the task"));
@@ -862,7 +921,7 @@ fn display(v: &Value) -> String {
     }
 }
 
-fn py_type(v: &Value) -> &'static str {
+pub(crate) fn py_type(v: &Value) -> &'static str {
     match v {
         Value::String(_) => "str",
         Value::Bool(_) => "bool",
@@ -873,7 +932,7 @@ fn py_type(v: &Value) -> &'static str {
     }
 }
 
-fn check_len(fe: &mut FieldErrors, field: &str, v: Option<&str>, max: usize) {
+pub(crate) fn check_len(fe: &mut FieldErrors, field: &str, v: Option<&str>, max: usize) {
     if v.is_some_and(|v| v.chars().count() > max) {
         fe.add(
             field,
@@ -882,32 +941,13 @@ fn check_len(fe: &mut FieldErrors, field: &str, v: Option<&str>, max: usize) {
     }
 }
 
-fn project_ref(fe: &mut FieldErrors, body: &Map<String, Value>) {
-    match body.get("project") {
-        None | Some(Value::Null) => {}
-        Some(v) => match parse_int(v) {
-            Some(id) => fe.add(
-                "project",
-                format!("Invalid pk \"{id}\" - object does not exist."),
-            ),
-            None => fe.add(
-                "project",
-                format!(
-                    "Incorrect type. Expected pk value, received {}.",
-                    py_type(v)
-                ),
-            ),
-        },
-    }
-}
-
-fn merge_field_errors(errs: &mut Map<String, Value>, fe: FieldErrors) {
+pub(crate) fn merge_field_errors(errs: &mut Map<String, Value>, fe: FieldErrors) {
     for (k, v) in fe.0 {
         errs.insert(k, json!(v));
     }
 }
 
-fn label_conflict(e: StoreError) -> Error {
+pub(crate) fn label_conflict(e: StoreError) -> Error {
     match e {
         StoreError::Unique(_) => {
             Error::Body(json!({"labels": ["All label names must be unique for the task"]}))
@@ -920,7 +960,11 @@ fn label_conflict(e: StoreError) -> Error {
 /// label (`{}` for valid ones), or a list of strings for list-level problems.
 /// `create`: attributes need every field; otherwise (PATCH merge) missing fields keep
 /// their stored values.
-fn parse_labels(v: &Value, errs: &mut Map<String, Value>, create: bool) -> Vec<NewLabel> {
+pub(crate) fn parse_labels(
+    v: &Value,
+    errs: &mut Map<String, Value>,
+    create: bool,
+) -> Vec<NewLabel> {
     let Value::Array(items) = v else {
         errs.insert(
             "labels".into(),
@@ -1048,11 +1092,17 @@ fn parse_attribute(a: &Value, create: bool) -> (Option<NewAttr>, Map<String, Val
             None
         }
     };
+    // CVAT 1.1 lets `values` be left out (FiftyOne does) and stores "", shown as [""];
+    // `[]` is shown the same way. Numbers and checkboxes still need theirs: their
+    // values are their range and default.
+    let needs_values = matches!(input_type.as_deref(), Some("number" | "checkbox"));
     let values: Option<Vec<String>> = match m.get("values") {
-        None if create => {
+        None if create && needs_values => {
             fe.add("values", ferrocat_wire::fields::REQUIRED);
             None
         }
+        None if create => Some(vec![String::new()]),
+        Some(Value::Array(items)) if items.is_empty() && !needs_values => Some(vec![String::new()]),
         None => None,
         Some(Value::Array(items)) => {
             let mut vals = Vec::new();

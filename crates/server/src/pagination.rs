@@ -109,6 +109,43 @@ fn invalid_page() -> ApiError {
     ApiError::NotFound("Invalid page.".into())
 }
 
+/// A page window handed to a core list as its `window` closure: remembers the page
+/// number it chose and a paging error (a page past the end, say), which
+/// [`Window::finish`] returns in place of the core's error.
+pub struct Window<'a> {
+    pq: &'a PageQuery,
+    pub page_no: i64,
+    err: Option<ApiError>,
+}
+
+impl<'a> Window<'a> {
+    pub fn new(pq: &'a PageQuery) -> Self {
+        Window {
+            pq,
+            page_no: 1,
+            err: None,
+        }
+    }
+
+    /// (offset, limit) for `count` items.
+    pub fn apply(&mut self, count: i64) -> ferrocat_core::Result<(i64, Option<i64>)> {
+        match self.pq.window(count) {
+            Ok((p, o, l)) => {
+                self.page_no = p;
+                Ok((o, l))
+            }
+            Err(e) => {
+                self.err = Some(e);
+                Err(ferrocat_core::Error::NotFound)
+            }
+        }
+    }
+
+    pub fn finish<T>(&mut self, r: ferrocat_core::Result<T>) -> Result<T, ApiError> {
+        r.map_err(|e| self.err.take().unwrap_or_else(|| e.into()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,7 @@ const TASK_COLS: &str = "t.id, t.project_id, t.name, t.mode, t.owner_id, t.assig
 #[derive(Debug, Clone, FromRow, PartialEq)]
 pub struct LabelRow {
     pub id: i64,
+    /// The task the label belongs to (for a project's labels: the project).
     pub task_id: i64,
     pub name: String,
 }
@@ -192,6 +193,8 @@ pub struct TaskFilter {
     pub assignee: Option<String>,
     pub mode: Option<String>,
     pub status: Option<String>,
+    /// Only the tasks of this project (`GET /projects/{id}/tasks`).
+    pub project_id: Option<i64>,
 }
 
 /// Orderings of `GET /tasks`.
@@ -228,12 +231,12 @@ impl TaskSort {
 
 /// A bind value for dynamically built queries.
 #[derive(Debug, Clone)]
-enum Arg {
+pub(crate) enum Arg {
     I(i64),
     T(String),
 }
 
-fn like(s: &str) -> String {
+pub(crate) fn like(s: &str) -> String {
     let escaped = s
         .to_lowercase()
         .replace('\\', "\\\\")
@@ -268,6 +271,10 @@ fn task_where(vis: TaskVisibility, f: &TaskFilter) -> (String, Vec<Arg>) {
     if let Some(id) = f.id {
         let p = next(Arg::I(id), &mut args);
         conds.push(format!("t.id = {p}"));
+    }
+    if let Some(id) = f.project_id {
+        let p = next(Arg::I(id), &mut args);
+        conds.push(format!("t.project_id = {p}"));
     }
     let text = [
         (&f.name, "lower(t.name)"),
@@ -308,6 +315,105 @@ macro_rules! bind_args {
     }};
 }
 
+/// The tables of one kind of label owner: a task's labels or a project's.
+pub(crate) struct LabelTables {
+    pub(crate) labels: &'static str,
+    pub(crate) attrs: &'static str,
+    pub(crate) owner: &'static str,
+}
+
+impl LabelTables {
+    pub(crate) const TASK: LabelTables = LabelTables {
+        labels: "labels",
+        attrs: "attribute_specs",
+        owner: "task_id",
+    };
+    pub(crate) const PROJECT: LabelTables = LabelTables {
+        labels: "project_labels",
+        attrs: "project_attribute_specs",
+        owner: "project_id",
+    };
+}
+
+/// Merges `labels` into the labels of one owner (a task or a project) inside a
+/// transaction: a label is found by name or created; an attribute is found by name and
+/// its given fields overwritten, or created with defaults for the missing ones. Nothing
+/// is deleted or renamed (api-v1 §6.6). A macro, because the body is compiled for each
+/// backend's transaction type.
+macro_rules! merge_labels {
+    ($tx:expr, $tables:expr, $owner:expr, $labels:expr) => {{
+        let tables: &LabelTables = &$tables;
+        let find_label = format!(
+            "SELECT id FROM {} WHERE {} = $1 AND name = $2",
+            tables.labels, tables.owner
+        );
+        let insert_label = format!(
+            "INSERT INTO {} ({}, name) VALUES ($1, $2) RETURNING id",
+            tables.labels, tables.owner
+        );
+        let update_attr = format!(
+            "UPDATE {} SET
+                mutable = COALESCE($3, mutable),
+                input_type = COALESCE($4, input_type),
+                default_value = COALESCE($5, default_value),
+                value_list = COALESCE($6, value_list)
+             WHERE label_id = $1 AND name = $2",
+            tables.attrs
+        );
+        let insert_attr = format!(
+            "INSERT INTO {} (label_id, name, mutable, input_type, default_value, value_list)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            tables.attrs
+        );
+        for l in $labels {
+            let existing: Option<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(find_label.clone()))
+                .bind($owner)
+                .bind(&l.name)
+                .fetch_optional(&mut **$tx)
+                .await?;
+            let lid = match existing {
+                Some((lid,)) => lid,
+                None => {
+                    let (lid,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(insert_label.clone()))
+                        .bind($owner)
+                        .bind(&l.name)
+                        .fetch_one(&mut **$tx)
+                        .await?;
+                    lid
+                }
+            };
+            for a in &l.attributes {
+                let values = a
+                    .values
+                    .as_ref()
+                    .map(|v| serde_json::to_string(v).unwrap_or_else(|_| "[]".into()));
+                let updated = sqlx::query(sqlx::AssertSqlSafe(update_attr.clone()))
+                    .bind(lid)
+                    .bind(&a.name)
+                    .bind(a.mutable)
+                    .bind(&a.input_type)
+                    .bind(&a.default_value)
+                    .bind(&values)
+                    .execute(&mut **$tx)
+                    .await?
+                    .rows_affected();
+                if updated == 0 {
+                    sqlx::query(sqlx::AssertSqlSafe(insert_attr.clone()))
+                        .bind(lid)
+                        .bind(&a.name)
+                        .bind(a.mutable.unwrap_or(false))
+                        .bind(a.input_type.clone().unwrap_or_else(|| "select".into()))
+                        .bind(a.default_value.clone().unwrap_or_default())
+                        .bind(values.unwrap_or_else(|| "[]".into()))
+                        .execute(&mut **$tx)
+                        .await?;
+                }
+            }
+        }
+    }};
+}
+pub(crate) use merge_labels;
+
 impl Db {
     /// Creates a task with its labels and attribute specs in one transaction.
     pub async fn insert_task(&self, t: &NewTask) -> Result<i64> {
@@ -330,29 +436,7 @@ impl Db {
             .bind(t.z_order)
             .fetch_one(&mut *tx)
             .await?;
-            for l in &t.labels {
-                let (lid,): (i64,) = sqlx::query_as(
-                    "INSERT INTO labels (task_id, name) VALUES ($1, $2) RETURNING id",
-                )
-                .bind(id)
-                .bind(&l.name)
-                .fetch_one(&mut *tx)
-                .await?;
-                for a in &l.attributes {
-                    sqlx::query(
-                        "INSERT INTO attribute_specs (label_id, name, mutable, input_type, default_value, value_list)
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(lid)
-                    .bind(&a.name)
-                    .bind(a.mutable.unwrap_or(false))
-                    .bind(a.input_type.clone().unwrap_or_else(|| "select".into()))
-                    .bind(a.default_value.clone().unwrap_or_default())
-                    .bind(serde_json::to_string(&a.values.clone().unwrap_or_default()).unwrap_or_else(|_| "[]".into()))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
+            merge_labels!(&mut tx, LabelTables::TASK, id, &t.labels);
             tx.commit().await?;
             Ok(id)
         })
@@ -371,12 +455,7 @@ impl Db {
     /// Number of tasks matching a filter.
     pub async fn count_tasks(&self, vis: TaskVisibility, f: &TaskFilter) -> Result<i64> {
         let (w, args) = task_where(vis, f);
-        let sql = format!("SELECT COUNT(*) {TASK_FROM} WHERE {w}");
-        let (n,): (i64,) = with_db!(self, |p| {
-            let q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
-            bind_args!(q, &args).fetch_one(p).await
-        })?;
-        Ok(n)
+        self.count_matching(TASK_FROM, &w, &args).await
     }
 
     /// A page of tasks matching a filter, in the given order (default newest first).
@@ -389,21 +468,56 @@ impl Db {
         limit: Option<i64>,
     ) -> Result<Vec<TaskRow>> {
         let (w, args) = task_where(vis, f);
+        let order: Vec<(&str, bool)> = order.iter().map(|(s, d)| (s.column(), *d)).collect();
+        let select = format!("SELECT {TASK_COLS} {TASK_FROM}");
+        self.page_matching(&select, &w, &args, &order, "t.id", offset, limit)
+            .await
+    }
+
+    /// `SELECT COUNT(*) {from} WHERE {w}` with `args` bound to `$1…`.
+    pub(crate) async fn count_matching(&self, from: &str, w: &str, args: &[Arg]) -> Result<i64> {
+        let sql = format!("SELECT COUNT(*) {from} WHERE {w}");
+        let (n,): (i64,) = with_db!(self, |p| {
+            let q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+            bind_args!(q, args).fetch_one(p).await
+        })?;
+        Ok(n)
+    }
+
+    /// One page of `{select} WHERE {w}`, ordered by `order` (column, descending) and
+    /// then newest `id` first.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn page_matching<T>(
+        &self,
+        select: &str,
+        w: &str,
+        args: &[Arg],
+        order: &[(&str, bool)],
+        id: &str,
+        offset: i64,
+        limit: Option<i64>,
+    ) -> Result<Vec<T>>
+    where
+        T: for<'r> FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
         let mut ord: Vec<String> = order
             .iter()
-            .map(|(s, d)| format!("{} {}", s.column(), if *d { "DESC" } else { "ASC" }))
+            .map(|(c, d)| format!("{c} {}", if *d { "DESC" } else { "ASC" }))
             .collect();
-        ord.push("t.id DESC".into());
+        ord.push(format!("{id} DESC"));
         let n = args.len();
         let sql = format!(
-            "SELECT {TASK_COLS} {TASK_FROM} WHERE {w} ORDER BY {} LIMIT ${} OFFSET ${}",
+            "{select} WHERE {w} ORDER BY {} LIMIT ${} OFFSET ${}",
             ord.join(", "),
             n + 1,
             n + 2
         );
         Ok(with_db!(self, |p| {
             let q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
-            bind_args!(q, &args)
+            bind_args!(q, args)
                 .bind(limit.unwrap_or(i64::MAX))
                 .bind(offset)
                 .fetch_all(p)
@@ -413,24 +527,40 @@ impl Db {
 
     /// Labels (with attribute specs) of the given tasks, in id order.
     pub async fn labels_of(&self, task_ids: &[i64]) -> Result<Vec<(LabelRow, Vec<AttrRow>)>> {
-        if task_ids.is_empty() {
+        self.labels_of_owners(&LabelTables::TASK, task_ids).await
+    }
+
+    /// Labels (with attribute specs) of the given owners (tasks or projects), in id
+    /// order; `LabelRow::task_id` holds the owner's id.
+    pub(crate) async fn labels_of_owners(
+        &self,
+        tables: &LabelTables,
+        owner_ids: &[i64],
+    ) -> Result<Vec<(LabelRow, Vec<AttrRow>)>> {
+        if owner_ids.is_empty() {
             return Ok(vec![]);
         }
         let (labels, attrs): (Vec<LabelRow>, Vec<AttrRow>) = with_db!(self, |p| {
-            let mut qb =
-                sqlx::QueryBuilder::new("SELECT id, task_id, name FROM labels WHERE task_id IN (");
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "SELECT id, {owner} AS task_id, name FROM {labels} WHERE {owner} IN (",
+                owner = tables.owner,
+                labels = tables.labels
+            ));
             let mut sep = qb.separated(", ");
-            for id in task_ids {
+            for id in owner_ids {
                 sep.push_bind(*id);
             }
             qb.push(") ORDER BY id");
             let labels: Vec<LabelRow> = qb.build_query_as().fetch_all(p).await?;
-            let mut qb = sqlx::QueryBuilder::new(
+            let mut qb = sqlx::QueryBuilder::new(format!(
                 "SELECT a.id, a.label_id, a.name, a.mutable, a.input_type, a.default_value, a.value_list
-                 FROM attribute_specs a JOIN labels l ON l.id = a.label_id WHERE l.task_id IN (",
-            );
+                 FROM {attrs} a JOIN {labels} l ON l.id = a.label_id WHERE l.{owner} IN (",
+                attrs = tables.attrs,
+                labels = tables.labels,
+                owner = tables.owner
+            ));
             let mut sep = qb.separated(", ");
-            for id in task_ids {
+            for id in owner_ids {
                 sep.push_bind(*id);
             }
             qb.push(") ORDER BY a.id");
@@ -508,64 +638,7 @@ impl Db {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            for l in &t.labels {
-                let existing: Option<(i64,)> =
-                    sqlx::query_as("SELECT id FROM labels WHERE task_id = $1 AND name = $2")
-                        .bind(id)
-                        .bind(&l.name)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let lid = match existing {
-                    Some((lid,)) => lid,
-                    None => {
-                        let (lid,): (i64,) = sqlx::query_as(
-                            "INSERT INTO labels (task_id, name) VALUES ($1, $2) RETURNING id",
-                        )
-                        .bind(id)
-                        .bind(&l.name)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        lid
-                    }
-                };
-                for a in &l.attributes {
-                    let values = a
-                        .values
-                        .as_ref()
-                        .map(|v| serde_json::to_string(v).unwrap_or_else(|_| "[]".into()));
-                    let updated = sqlx::query(
-                        "UPDATE attribute_specs SET
-                            mutable = COALESCE($3, mutable),
-                            input_type = COALESCE($4, input_type),
-                            default_value = COALESCE($5, default_value),
-                            value_list = COALESCE($6, value_list)
-                         WHERE label_id = $1 AND name = $2",
-                    )
-                    .bind(lid)
-                    .bind(&a.name)
-                    .bind(a.mutable)
-                    .bind(&a.input_type)
-                    .bind(&a.default_value)
-                    .bind(&values)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if updated == 0 {
-                        sqlx::query(
-                            "INSERT INTO attribute_specs (label_id, name, mutable, input_type, default_value, value_list)
-                             VALUES ($1, $2, $3, $4, $5, $6)",
-                        )
-                        .bind(lid)
-                        .bind(&a.name)
-                        .bind(a.mutable.unwrap_or(false))
-                        .bind(a.input_type.clone().unwrap_or_else(|| "select".into()))
-                        .bind(a.default_value.clone().unwrap_or_default())
-                        .bind(values.unwrap_or_else(|| "[]".into()))
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                }
-            }
+            merge_labels!(&mut tx, LabelTables::TASK, id, &t.labels);
             tx.commit().await?;
             Ok(())
         })

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod fields;
 pub mod logs;
 pub mod page;
+pub mod projects;
 pub mod server;
 pub mod tasks;
 pub mod time;

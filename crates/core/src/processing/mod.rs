@@ -86,7 +86,7 @@ pub fn segments(
 }
 
 /// How long a claim on a queue item lasts without renewal (`--queue-lease`).
-fn lease(core: &Core) -> chrono::Duration {
+pub(crate) fn lease(core: &Core) -> chrono::Duration {
     chrono::Duration::from_std(core.config().queue_lease).unwrap_or(chrono::Duration::seconds(60))
 }
 
@@ -183,20 +183,25 @@ async fn run_item(core: &Core, item: QueueItem) {
     let task_id = payload["task_id"].as_i64().unwrap_or(0);
     let data_id = payload["data_id"].as_i64().unwrap_or(0);
     let db = core.db();
-    if item.kind == crate::exports::KIND || item.kind == crate::imports::KIND {
+    let others = [
+        crate::exports::KIND,
+        crate::imports::KIND,
+        crate::cleanup::KIND,
+    ];
+    if others.contains(&item.kind.as_str()) {
         let outcome = if item.attempts > MAX_ATTEMPTS {
             Err("The work was interrupted too many times".to_string())
+        } else if item.kind == crate::exports::KIND {
+            crate::exports::run(core, &item).await
+        } else if item.kind == crate::imports::KIND {
+            crate::imports::run(core, &item).await
         } else {
-            if item.kind == crate::exports::KIND {
-                crate::exports::run(core, &item).await
-            } else {
-                crate::imports::run(core, &item).await
-            }
+            crate::cleanup::run(core, &item).await
         };
         let (failed, msg) = match &outcome {
             Ok(()) => (false, String::new()),
             Err(m) => {
-                tracing::warn!(error = %m, kind = %item.kind, "export or import failed");
+                tracing::warn!(error = %m, kind = %item.kind, "background work failed");
                 (true, m.clone())
             }
         };

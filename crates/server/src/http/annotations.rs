@@ -10,7 +10,7 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ferrocat_core::annotations::{Action, WriteRequest, WriteResponse};
-use ferrocat_core::exports::ExportKind;
+use ferrocat_core::exports::{ExportKind, Target as ExportTarget};
 use ferrocat_wire::annotations::LabeledData;
 use ferrocat_wire::logs::LogEvent;
 
@@ -317,7 +317,15 @@ pub async fn task_get(
     let id = parse_id(&id)?;
     let pairs = QueryPairs::parse(uri.query());
     if pairs.get("format").is_some() {
-        return export(&st, &me, id, ExportKind::Annotations, &pairs.0, &origin).await;
+        return export(
+            &st,
+            &me,
+            ExportTarget::Task(id),
+            ExportKind::Annotations,
+            &pairs.0,
+            &origin,
+        )
+        .await;
     }
     let doc = st.core.annotations().task_get(&me.actor, id).await?;
     document(&doc)
@@ -428,15 +436,23 @@ pub async fn task_dataset(
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
     let pairs = QueryPairs::parse(uri.query());
-    export(&st, &me, id, ExportKind::Dataset, &pairs.0, &origin).await
+    export(
+        &st,
+        &me,
+        ExportTarget::Task(id),
+        ExportKind::Dataset,
+        &pairs.0,
+        &origin,
+    )
+    .await
 }
 
 /// The §10.2 export protocol: 202 while the file is made, 201 when it is ready, the file
 /// with `action=download`, 500 with the message when it failed.
-async fn export(
+pub(crate) async fn export(
     st: &AppState,
     me: &AuthUser,
-    id: i64,
+    target: ExportTarget,
     kind: ExportKind,
     query: &[(String, String)],
     origin: &Origin,
@@ -445,7 +461,7 @@ async fn export(
     let answer = st
         .core
         .exports()
-        .request(&me.actor, id, kind, query, &origin.0)
+        .request(&me.actor, target, kind, query, &origin.0)
         .await?;
     Ok(match answer {
         ExportAnswer::Accepted => crate::http::tasks::empty(StatusCode::ACCEPTED),

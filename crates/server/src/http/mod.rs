@@ -16,6 +16,7 @@ pub mod files;
 pub mod git;
 pub mod openapi;
 pub mod ops;
+pub mod projects;
 pub mod server;
 pub mod tasks;
 pub mod users;
@@ -51,6 +52,16 @@ fn api(state: &AppState) -> Router<AppState> {
         .route("/server/share", get(server::share))
         .route("/server/logs", post(annotations::logs))
         .route("/server/annotation/formats", get(annotations::formats))
+        .route("/projects", get(projects::list).post(projects::create))
+        .route(
+            "/projects/{id}",
+            get(projects::retrieve)
+                .patch(projects::update)
+                .delete(projects::destroy),
+        )
+        .route("/projects/{id}/tasks", get(projects::tasks))
+        .route("/projects/{id}/annotations", get(projects::annotations))
+        .route("/projects/{id}/dataset", get(projects::dataset))
         .route("/tasks", get(tasks::list).post(tasks::create))
         .route(
             "/tasks/{id}",
@@ -100,6 +111,13 @@ fn api(state: &AppState) -> Router<AppState> {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api(&state))
+        .route(
+            "/api/v1/",
+            get(server::root).route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                crate::auth::authenticate,
+            )),
+        )
         .route(
             "/git/repository/get/{tid}",
             get(git::repository).route_layer(middleware::from_fn_with_state(

@@ -7,7 +7,19 @@ use ferrocat_wire::server::{About, Exception};
 
 use crate::app::AppState;
 use crate::error::ApiResult;
-use crate::extract::{AuthUser, Input};
+use crate::extract::{AuthUser, Input, Origin};
+
+/// The API's index (DRF's root view, api-v1 §2.1): the collections a client starts
+/// from. CVAT 1.1 also lists `plugins`, a vestigial collection ferrocat does not serve
+/// (§11.5), so it is left out rather than pointing at a 404.
+#[utoipa::path(get, path = "/api/v1/", tag = "server", responses((status = 200, description = "{\"projects\": url, \"tasks\": url, \"users\": url}"), (status = 401)))]
+pub async fn root(_me: AuthUser, origin: Origin) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "projects": origin.api("projects"),
+        "tasks": origin.api("tasks"),
+        "users": origin.api("users"),
+    }))
+}
 
 /// Server name, version and description.
 #[utoipa::path(get, path = "/api/v1/server/about", tag = "server", responses((status = 200, body = About), (status = 401)))]

@@ -52,25 +52,7 @@ pub fn render_task(v: &TaskView, origin: &Origin, tz: chrono_tz::Tz) -> Task {
         segment_size: t.segment_size,
         z_order: t.z_order,
         status: t.status.clone(),
-        labels: v
-            .labels
-            .iter()
-            .map(|(l, attrs)| Label {
-                id: l.id,
-                name: l.name.clone(),
-                attributes: attrs
-                    .iter()
-                    .map(|a| Attribute {
-                        id: a.id,
-                        name: a.name.clone(),
-                        mutable: a.mutable,
-                        input_type: a.input_type.clone(),
-                        default_value: a.default_value.clone(),
-                        values: serde_json::from_str(&a.value_list).unwrap_or_default(),
-                    })
-                    .collect(),
-            })
-            .collect(),
+        labels: render_labels(&v.labels),
         segments,
         project: t.project_id,
         data: v.data.as_ref().map(|d| TaskDataKeys {
@@ -82,6 +64,33 @@ pub fn render_task(v: &TaskView, origin: &Origin, tz: chrono_tz::Tz) -> Task {
             data: d.id,
         }),
     }
+}
+
+/// Labels with their attribute specs, as tasks and projects show them.
+pub fn render_labels(
+    labels: &[(
+        ferrocat_store::tasks::LabelRow,
+        Vec<ferrocat_store::tasks::AttrRow>,
+    )],
+) -> Vec<Label> {
+    labels
+        .iter()
+        .map(|(l, attrs)| Label {
+            id: l.id,
+            name: l.name.clone(),
+            attributes: attrs
+                .iter()
+                .map(|a| Attribute {
+                    id: a.id,
+                    name: a.name.clone(),
+                    mutable: a.mutable,
+                    input_type: a.input_type.clone(),
+                    default_value: a.default_value.clone(),
+                    values: serde_json::from_str(&a.value_list).unwrap_or_default(),
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 pub fn render_job(j: &JobRow, origin: &Origin) -> Job {
@@ -96,7 +105,7 @@ pub fn render_job(j: &JobRow, origin: &Origin) -> Job {
     }
 }
 
-fn tz(st: &AppState) -> chrono_tz::Tz {
+pub(crate) fn tz(st: &AppState) -> chrono_tz::Tz {
     st.core.config().time_zone
 }
 
@@ -111,23 +120,14 @@ pub async fn list(
 ) -> ApiResult<Json<Page<Task>>> {
     let pq = PageQuery::from_query(uri.query());
     let pairs = crate::extract::QueryPairs::parse(uri.query()).0;
-    let mut page_no = 1;
-    let mut window_err = None;
-    let (count, views) = st
+    let mut w = crate::pagination::Window::new(&pq);
+    let listed = st
         .core
         .tasks()
-        .list(&me.actor, &pairs, |count| match pq.window(count) {
-            Ok((p, o, l)) => {
-                page_no = p;
-                Ok((o, l))
-            }
-            Err(e) => {
-                window_err = Some(e);
-                Err(ferrocat_core::Error::NotFound)
-            }
-        })
-        .await
-        .map_err(|e| window_err.take().unwrap_or_else(|| e.into()))?;
+        .list(&me.actor, &pairs, |count| w.apply(count))
+        .await;
+    let (count, views) = w.finish(listed)?;
+    let page_no = w.page_no;
     let results = views
         .iter()
         .map(|v| render_task(v, &origin, tz(&st)))

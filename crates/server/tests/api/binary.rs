@@ -125,7 +125,7 @@ impl Server {
             .call(
                 reqwest::Method::POST,
                 "/api/v1/tasks",
-                Some(json!({"name": name, "labels": []})),
+                Some(json!({"name": name, "labels": [{"name": "x"}]})),
             )
             .await;
         assert_eq!(s, 201, "{b}");

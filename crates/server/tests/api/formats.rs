@@ -42,7 +42,7 @@ const EXPORTS: [(&str, &str); 10] = [
 ];
 
 /// The Python of the test venv, if any.
-fn python() -> Option<PathBuf> {
+pub(crate) fn python() -> Option<PathBuf> {
     match std::env::var_os("FERROCAT_TEST_PYTHON") {
         Some(p) => Some(PathBuf::from(p)),
         None if std::env::var_os("CI").is_some() => {
@@ -56,7 +56,7 @@ fn python() -> Option<PathBuf> {
 }
 
 /// Runs `consumers.py` with `args`; its JSON answer.
-fn consumer(py: &Path, args: &[&str]) -> Value {
+pub(crate) fn consumer(py: &Path, args: &[&str]) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/consumers.py");
     let out = std::process::Command::new(py)
         .arg(script)
@@ -75,10 +75,15 @@ fn consumer(py: &Path, args: &[&str]) -> Value {
 
 /// Polls an export (`kind` = `annotations` or `dataset`) to the end; the zip.
 pub async fn export(app: &TestApp, tid: i64, kind: &str, format: &str, t: &str) -> Vec<u8> {
-    let url = format!(
-        "/api/v1/tasks/{tid}/{kind}?format={}",
-        format.replace(' ', "%20")
-    );
+    export_from(app, &format!("/api/v1/tasks/{tid}/{kind}"), format, t)
+        .await
+        .0
+}
+
+/// Polls the export at `path` (`/api/v1/tasks/7/dataset`, say) to the end; the zip and
+/// its `Content-Disposition`.
+pub async fn export_from(app: &TestApp, path: &str, format: &str, t: &str) -> (Vec<u8>, String) {
+    let url = format!("{path}?format={}", format.replace(' ', "%20"));
     for _ in 0..600 {
         let r = app.get(&url, t).await;
         match r.status.as_u16() {
@@ -91,7 +96,11 @@ pub async fn export(app: &TestApp, tid: i64, kind: &str, format: &str, t: &str) 
                     .await
                     .unwrap();
                 assert_eq!(r.status(), 200);
-                return r.bytes().await.unwrap().to_vec();
+                let name = r.headers()["content-disposition"]
+                    .to_str()
+                    .unwrap()
+                    .to_string();
+                return (r.bytes().await.unwrap().to_vec(), name);
             }
             202 => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
             s => panic!("{format} export answered {s}: {}", r.body),
@@ -101,7 +110,7 @@ pub async fn export(app: &TestApp, tid: i64, kind: &str, format: &str, t: &str) 
 }
 
 /// Unpacks a zip into a fresh folder.
-fn unpack(zip: &[u8]) -> tempfile::TempDir {
+pub(crate) fn unpack(zip: &[u8]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (name, bytes) in crate::media::unzip(zip) {
         let path = dir.path().join(&name);
@@ -142,7 +151,12 @@ fn pack(dir: &Path) -> Vec<u8> {
 /// - frame 2: a sky tag and an occluded person box;
 /// - frames 3–5: a car box track (keyframes 3 and 5, outside from 6).
 pub async fn rich_task(app: &TestApp, t: &str) -> (Value, Vec<i64>) {
-    let (task, jobs) = annotated_task(app, t, json!({})).await;
+    rich_task_with(app, t, json!({})).await
+}
+
+/// [`rich_task`] with `extra` fields in the create body (a `project`, say).
+pub async fn rich_task_with(app: &TestApp, t: &str, extra: Value) -> (Value, Vec<i64>) {
+    let (task, jobs) = annotated_task(app, t, extra).await;
     let i = ids(&task);
     let tid = task["id"].as_i64().unwrap();
     let doc = json!({"version": 0,
@@ -180,7 +194,7 @@ pub async fn rich_task(app: &TestApp, t: &str) -> (Value, Vec<i64>) {
 }
 
 /// Per item, the annotation kinds Datumaro found.
-fn kinds(read: &Value) -> BTreeMap<String, BTreeMap<String, u64>> {
+pub(crate) fn kinds(read: &Value) -> BTreeMap<String, BTreeMap<String, u64>> {
     serde_json::from_value(read["items"].clone()).unwrap()
 }
 

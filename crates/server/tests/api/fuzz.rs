@@ -345,8 +345,12 @@ async fn multipart_uploads() {
         runner
             .run(&input(vec![body]), |bytes| {
                 let status = handle.block_on(async {
-                    let id = crate::tasks::create(&a, &t2, json!({"name": "fuzz", "labels": []}))
-                        .await["id"]
+                    let id = crate::tasks::create(
+                        &a,
+                        &t2,
+                        json!({"name": "fuzz", "labels": [{"name": "x"}]}),
+                    )
+                    .await["id"]
                         .as_i64()
                         .unwrap();
                     a.client
@@ -376,7 +380,12 @@ async fn multipart_uploads() {
     })
     .await
     .unwrap();
-    let id = crate::tasks::create(&app, &t, json!({"name": "after", "labels": []})).await["id"]
+    let id = crate::tasks::create(
+        &app,
+        &t,
+        json!({"name": "after", "labels": [{"name": "x"}]}),
+    )
+    .await["id"]
         .as_i64()
         .unwrap();
     let r =

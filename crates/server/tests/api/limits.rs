@@ -195,7 +195,7 @@ async fn slow_file_server(
 
 /// A task without labels or data; returns its id.
 async fn empty_task(app: &TestApp, token: &str, name: &str) -> i64 {
-    create(app, token, json!({"name": name, "labels": []})).await["id"]
+    create(app, token, json!({"name": name, "labels": [{"name": "x"}]})).await["id"]
         .as_i64()
         .unwrap()
 }

@@ -14,6 +14,7 @@ mod formats;
 mod fuzz;
 mod http;
 mod limits;
+mod projects;
 mod resources;
 mod schemathesis;
 mod server;

@@ -422,8 +422,12 @@ async fn label_validation(app: TestApp) {
     let t = app.admin_token.clone();
     let cases = [
         (
-            json!({"labels": []}),
+            json!({"labels": [{"name": "x"}]}),
             json!({"name": ["This field is required."]}),
+        ),
+        (
+            json!({"name": "x", "labels": []}),
+            json!({"labels": ["Label set must not be empty"]}),
         ),
         (
             json!({"name": "x"}),
@@ -442,11 +446,11 @@ async fn label_validation(app: TestApp) {
             json!({"labels": ["Expected a list of items but got type \"str\"."]}),
         ),
         (
-            json!({"name": "x", "overlap": -1, "labels": []}),
+            json!({"name": "x", "overlap": -1, "labels": [{"name": "x"}]}),
             json!({"overlap": ["Ensure this value is greater than or equal to 0."]}),
         ),
         (
-            json!({"name": "x", "assignee": 99, "labels": []}),
+            json!({"name": "x", "assignee": 99, "labels": [{"name": "x"}]}),
             json!({"assignee": ["Invalid pk \"99\" - object does not exist."]}),
         ),
         (
@@ -470,11 +474,23 @@ async fn label_validation(app: TestApp) {
     }
     let r = app.get("/api/v1/tasks", &t).await;
     assert_eq!(r.body["count"], 0, "nothing was created by failed requests");
-    // number attributes: default is min; empty labels are allowed
+    // number attributes: default is min
     let task = create(&app, &t, json!({"name": "n", "labels": [{"name": "car", "attributes": [
         {"name": "speed", "mutable": true, "input_type": "number", "values": ["0", "100", "1"]}]}]})).await;
     assert_eq!(task["labels"][0]["attributes"][0]["default_value"], "0");
-    create(&app, &t, json!({"name": "empty", "labels": []})).await;
+    // `values` left out (FiftyOne) or empty: stored as "" and shown as [""], as CVAT 1.1
+    let task = create(
+        &app,
+        &t,
+        json!({"name": "fo", "labels": [{"name": "car", "attributes": [
+        {"name": "make", "mutable": false, "input_type": "select"},
+        {"name": "note", "mutable": true, "input_type": "text", "values": []}]}]}),
+    )
+    .await;
+    let attrs = &task["labels"][0]["attributes"];
+    assert_eq!(attrs[0]["values"], json!([""]), "{task}");
+    assert_eq!(attrs[0]["default_value"], "");
+    assert_eq!(attrs[1]["values"], json!([""]));
 }
 
 /// The seed's edit: labels carry ids, a new label without id is created, nothing is
@@ -589,9 +605,14 @@ async fn list_filters_and_ordering(app: TestApp) {
     let t = app.admin_token.clone();
     let (_, ut) = app.user_in("bob", &["user"]).await;
     for name in ["Alpha cars", "beta people", "Gamma cars"] {
-        create(&app, &t, json!({"name": name, "labels": []})).await;
+        create(&app, &t, json!({"name": name, "labels": [{"name": "x"}]})).await;
     }
-    create(&app, &ut, json!({"name": "bob's own", "labels": []})).await;
+    create(
+        &app,
+        &ut,
+        json!({"name": "bob's own", "labels": [{"name": "x"}]}),
+    )
+    .await;
     let names = |r: &crate::common::Resp| -> Vec<String> {
         r.body["results"]
             .as_array()
@@ -681,7 +702,12 @@ async fn share_listing_and_server_files(app: TestApp) {
         "a symlink leaving the share is hidden"
     );
 
-    let task = create(&app, &t, json!({"name": "from share", "labels": []})).await;
+    let task = create(
+        &app,
+        &t,
+        json!({"name": "from share", "labels": [{"name": "x"}]}),
+    )
+    .await;
     let id = task["id"].as_i64().unwrap();
     let r = TestApp::read(
         app.client
@@ -705,7 +731,12 @@ async fn share_listing_and_server_files(app: TestApp) {
         .collect();
     assert_eq!(names, ["car/car3.jpg", "car/car5.jpg", "car/sub/deep.jpg"]);
     // escaping paths are refused at once
-    let task = create(&app, &t, json!({"name": "bad share", "labels": []})).await;
+    let task = create(
+        &app,
+        &t,
+        json!({"name": "bad share", "labels": [{"name": "x"}]}),
+    )
+    .await;
     let id = task["id"].as_i64().unwrap();
     for bad in ["../secret", "/car/../../secret", "/escape/"] {
         let r = app
@@ -731,7 +762,7 @@ async fn share_listing_and_server_files(app: TestApp) {
     std::fs::write(share.join("loopdir/a.jpg"), jpeg(20, 10, 1)).unwrap();
     std::os::unix::fs::symlink(".", share.join("loopdir/l1")).unwrap();
     std::os::unix::fs::symlink(".", share.join("loopdir/l2")).unwrap();
-    let task = create(&app, &t, json!({"name": "loop", "labels": []})).await;
+    let task = create(&app, &t, json!({"name": "loop", "labels": [{"name": "x"}]})).await;
     let id = task["id"].as_i64().unwrap();
     let r = app
         .post(
@@ -747,7 +778,12 @@ async fn share_listing_and_server_files(app: TestApp) {
         status["message"].as_str().unwrap().contains("loop"),
         "{status}"
     );
-    let task = create(&app, &t, json!({"name": "after the loop", "labels": []})).await;
+    let task = create(
+        &app,
+        &t,
+        json!({"name": "after the loop", "labels": [{"name": "x"}]}),
+    )
+    .await;
     let id = task["id"].as_i64().unwrap();
     let r = app
         .post(
@@ -797,7 +833,12 @@ async fn every_image_format(app: TestApp) {
             encode(&DynamicImage::ImageLuma8(rgb.to_luma8()), ImageFormat::Jpeg),
         ),
     ];
-    let task = create(&app, &t, json!({"name": "formats", "labels": []})).await;
+    let task = create(
+        &app,
+        &t,
+        json!({"name": "formats", "labels": [{"name": "x"}]}),
+    )
+    .await;
     let id = task["id"].as_i64().unwrap();
     let r = upload(&app, &t, id, &files, &[("image_quality", "90")]).await;
     assert_eq!(r.status, 202, "{}", r.body);
@@ -852,7 +893,7 @@ async fn archive_with_nested_folders_and_frame_selection(app: TestApp) {
         ("readme.txt", b"ignored".to_vec()),
     ];
     let archive = zip(&members);
-    let task = create(&app, &t, json!({"name": "zip", "labels": []})).await;
+    let task = create(&app, &t, json!({"name": "zip", "labels": [{"name": "x"}]})).await;
     let id = task["id"].as_i64().unwrap();
     let r = upload(
         &app,
@@ -898,7 +939,12 @@ async fn archive_with_nested_folders_and_frame_selection(app: TestApp) {
     assert_eq!(m[1].1, members[5].1);
 
     // start/stop/step selection
-    let task = create(&app, &t, json!({"name": "selected", "labels": []})).await;
+    let task = create(
+        &app,
+        &t,
+        json!({"name": "selected", "labels": [{"name": "x"}]}),
+    )
+    .await;
     let id = task["id"].as_i64().unwrap();
     let r = upload(
         &app,
@@ -936,7 +982,7 @@ async fn archive_with_nested_folders_and_frame_selection(app: TestApp) {
 
 async fn upload_validation(app: TestApp) {
     let t = app.admin_token.clone();
-    let task = create(&app, &t, json!({"name": "v", "labels": []})).await;
+    let task = create(&app, &t, json!({"name": "v", "labels": [{"name": "x"}]})).await;
     let id = task["id"].as_i64().unwrap();
     let img = jpeg(10, 10, 1);
     let cases: Vec<(Vec<(&str, &str)>, Value)> = vec![
@@ -1022,7 +1068,12 @@ async fn upload_validation(app: TestApp) {
 
 async fn corrupt_file_fails_the_task_and_nothing_stays(app: TestApp) {
     let t = app.admin_token.clone();
-    let task = create(&app, &t, json!({"name": "broken", "labels": []})).await;
+    let task = create(
+        &app,
+        &t,
+        json!({"name": "broken", "labels": [{"name": "x"}]}),
+    )
+    .await;
     let id = task["id"].as_i64().unwrap();
     let mut broken = jpeg(64, 64, 9);
     broken.truncate(broken.len() / 3);
@@ -1065,7 +1116,12 @@ async fn corrupt_file_fails_the_task_and_nothing_stays(app: TestApp) {
     assert_eq!(r.status, 202);
     assert_eq!(wait(&app, &t, id).await["state"], "Finished");
     // not an image at all
-    let task = create(&app, &t, json!({"name": "nothing", "labels": []})).await;
+    let task = create(
+        &app,
+        &t,
+        json!({"name": "nothing", "labels": [{"name": "x"}]}),
+    )
+    .await;
     let id = task["id"].as_i64().unwrap();
     upload(
         &app,
@@ -1087,7 +1143,7 @@ async fn segments_jobs_and_status(app: TestApp) {
     let task = create(
         &app,
         &t,
-        json!({"name": "segs", "labels": [], "segment_size": 3, "overlap": 1}),
+        json!({"name": "segs", "labels": [{"name": "x"}], "segment_size": 3, "overlap": 1}),
     )
     .await;
     let id = task["id"].as_i64().unwrap();
@@ -1190,7 +1246,7 @@ async fn permissions_by_role(app: TestApp) {
         .post(
             "/api/v1/tasks",
             Some(&annotator),
-            json!({"name": "x", "labels": []}),
+            json!({"name": "x", "labels": [{"name": "x"}]}),
         )
         .await;
     assert_eq!(r.status, 403);
@@ -1201,7 +1257,7 @@ async fn permissions_by_role(app: TestApp) {
     let task = create(
         &app,
         &owner,
-        json!({"name": "owned", "labels": [], "assignee": other_id}),
+        json!({"name": "owned", "labels": [{"name": "x"}], "assignee": other_id}),
     )
     .await;
     let id = task["id"].as_i64().unwrap();
@@ -1348,7 +1404,7 @@ async fn permissions_by_role(app: TestApp) {
 
 async fn delete_removes_media(app: TestApp) {
     let t = app.admin_token.clone();
-    let task = create(&app, &t, json!({"name": "gone", "labels": []})).await;
+    let task = create(&app, &t, json!({"name": "gone", "labels": [{"name": "x"}]})).await;
     let id = task["id"].as_i64().unwrap();
     upload(
         &app,
@@ -1396,7 +1452,7 @@ async fn stored_files_stream_from_disk_without_the_cache() {
         .await
         .unwrap();
     let t = app.admin_token.clone();
-    let id = create(&app, &t, json!({"name": "disk", "labels": []})).await["id"]
+    let id = create(&app, &t, json!({"name": "disk", "labels": [{"name": "x"}]})).await["id"]
         .as_i64()
         .unwrap();
     let files = [("b.jpg", jpeg(64, 48, 2)), ("a.jpg", jpeg(40, 30, 1))];
@@ -1466,7 +1522,7 @@ async fn interrupted_processing_is_resumed_on_restart() {
     .await
     .unwrap();
     let t = a.admin_token.clone();
-    let task = create(&a, &t, json!({"name": "resume", "labels": []})).await;
+    let task = create(&a, &t, json!({"name": "resume", "labels": [{"name": "x"}]})).await;
     let id = task["id"].as_i64().unwrap();
     upload(
         &a,
@@ -1543,7 +1599,12 @@ async fn remote_files_are_downloaded_when_private_addresses_are_allowed() {
         ),
     ])
     .await;
-    let task = create(&app, &t, json!({"name": "remote", "labels": []})).await;
+    let task = create(
+        &app,
+        &t,
+        json!({"name": "remote", "labels": [{"name": "x"}]}),
+    )
+    .await;
     let id = task["id"].as_i64().unwrap();
     let urls = [format!("{base}/two.png"), format!("{base}/one.jpg")];
     let r = app
@@ -1562,7 +1623,12 @@ async fn remote_files_are_downloaded_when_private_addresses_are_allowed() {
         json!([{"width": 40, "height": 30, "name": "one.jpg"}, {"width": 20, "height": 10, "name": "two.png"}])
     );
     // an HTTP error fails the task with CVAT's message
-    let task = create(&app, &t, json!({"name": "missing", "labels": []})).await;
+    let task = create(
+        &app,
+        &t,
+        json!({"name": "missing", "labels": [{"name": "x"}]}),
+    )
+    .await;
     let id = task["id"].as_i64().unwrap();
     let r = app
         .post(
@@ -1593,7 +1659,7 @@ db_tests!(remote_files_on_private_addresses_are_refused);
 
 async fn remote_files_on_private_addresses_are_refused(app: TestApp) {
     let t = app.admin_token.clone();
-    let task = create(&app, &t, json!({"name": "ssrf", "labels": []})).await;
+    let task = create(&app, &t, json!({"name": "ssrf", "labels": [{"name": "x"}]})).await;
     let id = task["id"].as_i64().unwrap();
     for url in [
         "http://127.0.0.1:9/a.jpg",
