@@ -196,6 +196,7 @@ async fn import(core: &Core, p: &Value, file: &str) -> std::result::Result<(), S
         if_match: None,
         idempotency_key: None,
         request_line: "import",
+        import: true,
     };
     let result = if write {
         svc.job_write(&actor, id, req).await

@@ -117,19 +117,20 @@ impl ServerService<'_> {
     /// them in validated form. Unknown job or task ids are kept as sent (never an error).
     pub async fn log_events(&self, actor: &Actor, body: &Value) -> Result<Vec<LogEvent>> {
         let tz = self.core.config().time_zone;
+        // a list only, as CVAT 1.1's list serializer: one event as an object is a 400
         let items: Vec<&Value> = match body {
             Value::Array(a) => a.iter().collect(),
-            Value::Object(_) => vec![body],
             other => {
-                return Err(crate::Error::Bare(vec![format!(
+                return Err(crate::Error::non_field(format!(
                     "Expected a list of items but got type \"{}\".",
                     match other {
+                        Value::Object(_) => "dict",
                         Value::String(_) => "str",
                         Value::Number(_) => "int",
                         Value::Bool(_) => "bool",
                         _ => "NoneType",
                     }
-                )]));
+                )));
             }
         };
         if items.len() > MAX_LOG_EVENTS {

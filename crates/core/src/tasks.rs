@@ -126,6 +126,7 @@ impl TaskService<'_> {
     /// `POST /tasks` (§6.4).
     pub async fn create(&self, actor: &Actor, body: &Map<String, Value>) -> Result<TaskView> {
         self.core.check(actor, Perm::TaskCreate)?;
+        let body = &with_id_aliases(body);
         let mut errs = Map::new();
         let mut f = Fields::new(body);
         let name = f.required_string("name", false);
@@ -306,6 +307,7 @@ impl TaskService<'_> {
         body: &Map<String, Value>,
         put: bool,
     ) -> Result<TaskView> {
+        let body = &with_id_aliases(body);
         let (current, _) = self.authorized(actor, id, Want::Change).await?;
         let mut errs = Map::new();
         let mut f = Fields::new(body);
@@ -460,6 +462,7 @@ impl TaskService<'_> {
         id: i64,
         body: &Map<String, Value>,
     ) -> Result<JobRow> {
+        let body = &with_id_aliases(body);
         let (_, facts) = self.job_facts(id).await?;
         self.core.check(actor, Perm::JobChange(&facts))?;
         let mut fe = FieldErrors::new();
@@ -941,6 +944,32 @@ pub(crate) fn check_len(fe: &mut FieldErrors, field: &str, v: Option<&str>, max:
     }
 }
 
+/// CVAT 1.2's spellings of the reference fields (`project_id`, `owner_id`,
+/// `assignee_id`), which FiftyOne sends to v1 servers, read as CVAT 1.1's (`project`,
+/// `owner`, `assignee`); the 1.1 spelling wins when both are sent.
+fn with_id_aliases(body: &Map<String, Value>) -> std::borrow::Cow<'_, Map<String, Value>> {
+    const ALIASES: [(&str, &str); 3] = [
+        ("project_id", "project"),
+        ("owner_id", "owner"),
+        ("assignee_id", "assignee"),
+    ];
+    if !ALIASES
+        .iter()
+        .any(|(alias, name)| body.contains_key(*alias) && !body.contains_key(*name))
+    {
+        return std::borrow::Cow::Borrowed(body);
+    }
+    let mut out = body.clone();
+    for (alias, name) in ALIASES {
+        if let Some(v) = body.get(alias)
+            && !body.contains_key(name)
+        {
+            out.insert(name.to_string(), v.clone());
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 pub(crate) fn merge_field_errors(errs: &mut Map<String, Value>, fe: FieldErrors) {
     for (k, v) in fe.0 {
         errs.insert(k, json!(v));
@@ -1093,10 +1122,12 @@ fn parse_attribute(a: &Value, create: bool) -> (Option<NewAttr>, Map<String, Val
         }
     };
     // CVAT 1.1 lets `values` be left out (FiftyOne does) and stores "", shown as [""];
-    // `[]` is shown the same way. Numbers and checkboxes still need theirs: their
-    // values are their range and default.
+    // `[]` is shown the same way. A checkbox without values gets ["false"] (FiftyOne
+    // sends its booleans so; "" is no checkbox value). Numbers still need theirs:
+    // their values are their range.
     let needs_values = matches!(input_type.as_deref(), Some("number" | "checkbox"));
     let values: Option<Vec<String>> = match m.get("values") {
+        None if create && input_type.as_deref() == Some("checkbox") => Some(vec!["false".into()]),
         None if create && needs_values => {
             fe.add("values", ferrocat_wire::fields::REQUIRED);
             None

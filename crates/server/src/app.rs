@@ -15,8 +15,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::config::Config;
-use crate::middleware::{AuthLimiter, MakeId, REQUEST_ID};
+use crate::middleware::{MakeId, REQUEST_ID};
 use crate::serve::ConnLimits;
+use crate::throttle::AuthLimiter;
 use ferrocat_core::processing::Claims;
 
 /// What every handler can reach.

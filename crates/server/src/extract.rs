@@ -304,3 +304,20 @@ impl QueryPairs {
             .map(|(_, v)| v.as_str())
     }
 }
+
+/// The client's address, for the login throttle.
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip())
+                .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
+        ))
+    }
+}

@@ -10,6 +10,7 @@ pub mod http;
 pub mod middleware;
 pub mod pagination;
 pub mod serve;
+pub mod throttle;
 
 pub use app::{AppState, Application};
 pub use config::Config;

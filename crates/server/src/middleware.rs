@@ -2,19 +2,16 @@
 //! the per-address rate limit on login and registration.
 
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tower_http::request_id::{MakeRequestId, RequestId};
 
-use crate::config::Rate;
 use crate::error::ApiError;
+use crate::throttle::{AuthLimiter, Key};
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -30,12 +27,34 @@ impl MakeRequestId for MakeId {
     }
 }
 
-/// One log line and one metrics sample per request: method, path, matched route,
-/// status, duration, request id.
+/// Query parameters whose values are never logged (a name containing one of these).
+const SECRET_PARAMS: [&str; 6] = ["sign", "token", "key", "password", "secret", "session"];
+
+/// The query string for the log: values of secret-looking parameters become `***`
+/// (`sign`, `token`, `key`, `password`, … anywhere in the name, any case).
+pub fn redacted_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let lower = name.to_ascii_lowercase();
+            if !value.is_empty() && SECRET_PARAMS.iter().any(|s| lower.contains(s)) {
+                format!("{name}=***")
+            } else {
+                pair.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// One log line and one metrics sample per request: method, path and query (secrets
+/// redacted), matched route, status, duration, request id.
 pub async fn observe(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let query = req.uri().query().map(redacted_query).unwrap_or_default();
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -52,7 +71,7 @@ pub async fn observe(req: Request, next: Next) -> Response {
     let status = resp.status().as_u16();
     tracing::info!(
         target: "ferrocat::http",
-        %method, %path, status, ms = elapsed.as_secs_f64() * 1000.0, request_id = %request_id,
+        %method, %path, %query, status, ms = elapsed.as_secs_f64() * 1000.0, request_id = %request_id,
         "request"
     );
     let labels = [
@@ -94,43 +113,37 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Per-client-address limiter for login and registration.
-#[derive(Clone)]
-pub struct AuthLimiter(Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>);
-
-impl AuthLimiter {
-    pub fn new(rate: Option<Rate>) -> AuthLimiter {
-        AuthLimiter(rate.map(|r| {
-            let count = NonZeroU32::new(r.count).unwrap_or(NonZeroU32::MIN);
-            let period = r.per / r.count;
-            let quota = Quota::with_period(period)
-                .unwrap_or_else(|| Quota::per_second(count))
-                .allow_burst(count);
-            Arc::new(RateLimiter::keyed(quota))
-        }))
-    }
-
-    /// `Err(seconds to wait)` when `ip` is over its allowance.
-    pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
-        let Some(l) = &self.0 else { return Ok(()) };
-        l.check_key(&ip).map_err(|not_until| {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            wait.as_secs() + 1
-        })
-    }
-}
-
-/// Middleware: 429 with `Retry-After` when the client address is over the allowance.
-pub async fn rate_limit(State(limiter): State<AuthLimiter>, req: Request, next: Next) -> Response {
-    let ip = req
-        .extensions()
+/// The client's address (the connection's peer; loopback when unknown, as in tests
+/// that call the router directly).
+pub fn client_ip(req: &Request) -> IpAddr {
+    req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    match limiter.check(ip) {
-        Ok(()) => next.run(req).await,
-        Err(wait_secs) => ApiError::Throttled { wait_secs }.into_response(),
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+/// Middleware of `/auth/register`: 429 with `Retry-After` when the address is over its
+/// allowance; every attempt counts ([`crate::throttle`]).
+pub async fn rate_limit(State(limiter): State<AuthLimiter>, req: Request, next: Next) -> Response {
+    let keys = [Key::RegisterFrom(client_ip(&req))];
+    if let Err(wait_secs) = limiter.blocked(&keys) {
+        return ApiError::Throttled { wait_secs }.into_response();
+    }
+    limiter.record(&keys);
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_secrets_are_redacted() {
+        assert_eq!(
+            redacted_query("format=COCO%201.0&action=download&sign=abc&api_key=k&page=2"),
+            "format=COCO%201.0&action=download&sign=***&api_key=***&page=2"
+        );
+        assert_eq!(redacted_query("type=chunk&number=0"), "type=chunk&number=0");
+        assert_eq!(redacted_query("Token=x&password"), "Token=***&password");
     }
 }

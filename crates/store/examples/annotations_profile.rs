@@ -103,6 +103,7 @@ async fn main() {
         db.write_annotations(
             &[JobWrite { job_id: job, op: w }],
             &WriteMeta {
+                version_step: 1,
                 task_id: task,
                 author_id: None,
                 expect_version: None,
@@ -127,6 +128,7 @@ async fn main() {
                 op: WriteOp::Create(&small),
             }],
             &WriteMeta {
+                version_step: 1,
                 task_id: task,
                 author_id: None,
                 expect_version: None,
@@ -147,6 +149,7 @@ async fn main() {
                 op: WriteOp::Replace(&d),
             }],
             &WriteMeta {
+                version_step: 1,
                 task_id: task,
                 author_id: None,
                 expect_version: None,

@@ -83,6 +83,9 @@ pub struct WriteRequest<'a> {
     pub idempotency_key: Option<&'a str>,
     /// Method, path and query: with the body, what makes a retry "the same request".
     pub request_line: &'a str,
+    /// A file import: the jobs' versions grow by two, as in CVAT 1.1 (which deletes,
+    /// then creates).
+    pub import: bool,
 }
 
 /// A write's answer: status and JSON body (empty for 204), and the new version.
@@ -709,6 +712,7 @@ impl AnnotationService<'_> {
             task_id: scope.task.id,
             author_id: Some(actor.id),
             expect_version: req.if_match,
+            version_step: if req.import { 2 } else { 1 },
             idempotency: match (req.idempotency_key, &fp) {
                 (Some(key), Some(fp)) => Some(Idempotency {
                     user_id: actor.id,

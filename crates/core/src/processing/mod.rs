@@ -485,6 +485,16 @@ fn build(
 /// The task's choice among `total` source frames (§7.2.3): `start_frame`, the
 /// `stop_frame` the client gave (clamped to the end), `step=N`. A start past the end
 /// fails.
+/// The `stop_frame` a processed task shows (§7.2.3): a client's own value as sent while
+/// it is inside the source (CVAT 1.1 keeps it; the frames selected are the same), the
+/// last source frame when it is beyond; without one, the last selected frame.
+fn stored_stop_frame(selection: &Selection, total: u64) -> i64 {
+    match selection.stop {
+        Some(stop) => stop.min(total.saturating_sub(1)) as i64,
+        None => selection.source_frame(selection.count(total).saturating_sub(1)) as i64,
+    }
+}
+
 fn frame_selection(data: &DataRow, total: u64) -> Result<Selection, String> {
     let start = data.start_frame.max(0) as u64;
     if start >= total {
@@ -514,7 +524,7 @@ fn build_images(
     let selected: Vec<&(String, PathBuf)> = (0..selection.count(frames.len() as u64))
         .map(|k| &frames[selection.source_frame(k) as usize])
         .collect();
-    let stop_frame = selection.source_frame(selected.len() as u64 - 1) as i64;
+    let stop_frame = stored_stop_frame(&selection, frames.len() as u64);
 
     let max_frame = limits.max_frame_bytes;
     let chunk_size = match data.chunk_size {
@@ -833,6 +843,24 @@ fn collect_frames(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_given_stop_frame_is_kept_inside_the_source() {
+        let sel = |stop| Selection {
+            start: 1,
+            stop,
+            step: 2,
+        };
+        // frames 1, 3 of 10 are selected either way; CVAT 1.1 keeps the 4
+        assert_eq!(stored_stop_frame(&sel(Some(4)), 10), 4);
+        assert_eq!(
+            stored_stop_frame(&sel(Some(40)), 10),
+            9,
+            "beyond: the last frame"
+        );
+        assert_eq!(stored_stop_frame(&sel(None), 10), 9);
+        assert_eq!(stored_stop_frame(&sel(None), 9), 7, "the last selected");
+    }
 
     /// The error of a read that must fail (without printing megabytes if it does not).
     fn refused(name: &str, path: &Path, max: u64) -> String {

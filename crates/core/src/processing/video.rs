@@ -17,7 +17,7 @@ use ferrocat_media::image::{encode_yuv420_jpeg, preview_jpeg};
 use ferrocat_media::video::{self, ChunkPlan, YuvFrame};
 use ferrocat_store::tasks::{DataRow, FrameRow};
 
-use super::{Built, Limits, frame_selection, write_chunk};
+use super::{Built, Limits, frame_selection, stored_stop_frame, write_chunk};
 
 /// Name of task frame `abs` of a video in exports and frame rows (§10.4).
 pub fn frame_name(abs: u64) -> String {
@@ -101,7 +101,7 @@ pub(super) fn build(
     Ok(Built {
         frames: rows,
         chunk_size: i64::from(chunk_size),
-        stop_frame: selection.source_frame(frames - 1) as i64,
+        stop_frame: stored_stop_frame(&selection, total),
         mode: "interpolation",
         compressed_chunk_type: if zip { "imageset" } else { "video" },
         original_chunk_type: "video",

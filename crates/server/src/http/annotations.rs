@@ -171,6 +171,7 @@ async fn write(
         if_match: if_match(headers)?,
         idempotency_key: idempotency_key(headers)?,
         request_line: &request_line,
+        import: false,
     };
     let svc = st.core.annotations();
     let WriteResponse {

@@ -9,7 +9,7 @@ use ferrocat_wire::server::UserAgreement;
 
 use crate::app::AppState;
 use crate::auth::{SESSION_COOKIE, clear_session_cookie, cookie, session_cookies};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, Input, MaybeUser};
 
 fn with_session(status: StatusCode, key: String, session: &ferrocat_core::Session) -> Response {
@@ -26,9 +26,34 @@ fn with_session(status: StatusCode, key: String, session: &ferrocat_core::Sessio
     request_body(content = ferrocat_wire::auth::LoginRequest, content_type = "application/json"),
     responses((status = 200, body = TokenKey), (status = 400, description = "Bad credentials"),
               (status = 429, description = "Throttled")))]
-pub async fn login(State(st): State<AppState>, input: Input) -> ApiResult<Response> {
-    let done = st.core.auth().login(input.object()?).await?;
-    Ok(with_session(StatusCode::OK, done.token, &done.session))
+pub async fn login(
+    State(st): State<AppState>,
+    ip: crate::extract::ClientIp,
+    input: Input,
+) -> ApiResult<Response> {
+    use crate::throttle::Key;
+    let body = input.object()?;
+    // failed attempts count, per address and per user name (crate::throttle)
+    let name = ["username", "email"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(|v| v.as_str()))
+        .unwrap_or_default()
+        .trim()
+        .to_lowercase();
+    let mut keys = vec![Key::LoginFrom(ip.0)];
+    if !name.is_empty() {
+        keys.push(Key::LoginAs(name));
+    }
+    st.limiter
+        .blocked(&keys)
+        .map_err(|wait_secs| ApiError::Throttled { wait_secs })?;
+    match st.core.auth().login(body).await {
+        Ok(done) => Ok(with_session(StatusCode::OK, done.token, &done.session)),
+        Err(e) => {
+            st.limiter.record(&keys);
+            Err(e.into())
+        }
+    }
 }
 
 /// Register a new account; the new user is logged in.

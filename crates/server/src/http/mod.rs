@@ -28,7 +28,6 @@ pub const MAX_BODY: usize = 100 * 1024 * 1024;
 /// The `/api/v1` routes.
 fn api(state: &AppState) -> Router<AppState> {
     let throttled = Router::new()
-        .route("/auth/login", post(auth::login))
         .route("/auth/register", post(auth::register))
         .route_layer(middleware::from_fn_with_state(
             state.limiter.clone(),
@@ -36,6 +35,8 @@ fn api(state: &AppState) -> Router<AppState> {
         ));
     Router::new()
         .merge(throttled)
+        // throttled inside the handler: only failures count (crate::throttle)
+        .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/password/change", post(auth::password_change))
         .route("/restrictions/user-agreements", get(auth::user_agreements))

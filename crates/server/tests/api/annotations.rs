@@ -2097,6 +2097,21 @@ async fn logs_in_shanghai(backend: Backend) {
         r.body[0]["name"],
         json!(["Null characters are not allowed."])
     );
+    // a list only: one event as an object is refused, as CVAT 1.1 does
+    let one = app
+        .call(
+            Method::POST,
+            "/api/v1/server/logs",
+            Some(&t),
+            Some(events[0].clone()),
+        )
+        .await;
+    assert_eq!(one.status, 400);
+    assert_eq!(
+        one.body,
+        json!({"non_field_errors": ["Expected a list of items but got type \"dict\"."]})
+    );
+    assert_eq!(app.db.job_events(job).await.unwrap().len(), 7);
     let anon = app
         .call(Method::POST, "/api/v1/server/logs", None, Some(json!([])))
         .await;

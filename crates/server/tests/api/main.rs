@@ -10,6 +10,7 @@ mod annotations;
 mod auth;
 mod binary;
 mod cli;
+mod clients;
 mod formats;
 mod fuzz;
 mod http;

@@ -135,6 +135,9 @@ pub struct WriteMeta<'a> {
     /// this one.
     pub expect_version: Option<i64>,
     pub idempotency: Option<Idempotency<'a>>,
+    /// How much each written job's version grows: 1, or 2 for a file import (CVAT 1.1
+    /// imports by deleting, then creating).
+    pub version_step: i64,
 }
 
 /// A stored response of an idempotent write.
@@ -620,7 +623,8 @@ impl Db {
     }
 
     /// Applies writes to one or more jobs of a task in one transaction (§9.4–§9.6).
-    /// Every written job's version goes up by one, even when nothing changes.
+    /// Every written job's version goes up by `meta.version_step`, even when nothing
+    /// changes.
     pub async fn write_annotations(
         &self,
         writes: &[JobWrite<'_>],
@@ -635,9 +639,10 @@ impl Db {
             let mut versions = vec![0i64; writes.len()];
             for &i in &order {
                 let v: Option<(i64,)> = sqlx::query_as(
-                    "UPDATE jobs SET version = version + 1 WHERE id = $1 RETURNING version",
+                    "UPDATE jobs SET version = version + $2 WHERE id = $1 RETURNING version",
                 )
                 .bind(writes[i].job_id)
+                .bind(meta.version_step.max(1))
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some((v,)) = v else {
