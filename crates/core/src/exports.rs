@@ -63,7 +63,7 @@ pub enum ExportKind {
 }
 
 impl ExportKind {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ExportKind::Annotations => "annotations",
             ExportKind::Dataset => "dataset",
@@ -347,16 +347,31 @@ pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), Strin
     let p: Value = serde_json::from_str(&item.payload).map_err(|e| e.to_string())?;
     let target = Target::of_payload(&p).ok_or("export without a task or project")?;
     let kind = ExportKind::parse(p["kind"].as_str().unwrap_or_default());
-    let format = p["format"].as_str().unwrap_or_default().to_string();
+    let format = p["format"].as_str().unwrap_or_default();
     let stamp = p["updated"].as_i64().unwrap_or_default();
-    let origin = p["origin"].as_str().unwrap_or_default().to_string();
-    let exporter = match ferrocat_formats::exporter(&format) {
+    let origin = p["origin"].as_str().unwrap_or_default();
+    make_file(core, target, kind, format, stamp, origin)
+        .await
+        .map(|_| ())
+}
+
+/// Writes the export file of `target` in its state `stamp` (unless it is there
+/// already); its path.
+pub(crate) async fn make_file(
+    core: &Core,
+    target: Target,
+    kind: ExportKind,
+    format: &str,
+    stamp: i64,
+    origin: &str,
+) -> std::result::Result<PathBuf, String> {
+    let exporter = match ferrocat_formats::exporter(format) {
         Lookup::Ready(e) => e,
         _ => return Err(format!("Unknown format {format}")),
     };
-    let path = file_path(core, target, kind, &format, stamp);
+    let path = file_path(core, target, kind, format, stamp);
     if tokio::fs::try_exists(&path).await.unwrap_or(false) {
-        return Ok(());
+        return Ok(path);
     }
     let (meta, frames, doc, labels, parts) = match target {
         Target::Task(id) => {
@@ -365,7 +380,7 @@ pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), Strin
                 .map_err(|e| e.to_string())?;
             (meta, frames, doc, labels, vec![(0, id)])
         }
-        Target::Project(id) => collect_project(core, id, &origin)
+        Target::Project(id) => collect_project(core, id, origin)
             .await
             .map_err(|e| e.to_string())?,
     };
@@ -399,7 +414,7 @@ pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), Strin
     })
     .await
     .map_err(|e| e.to_string())??;
-    Ok(())
+    Ok(path)
 }
 
 type ArchiveOut = ferrocat_formats::archive::ZipOut<std::io::BufWriter<std::fs::File>>;

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod cleanup;
 pub mod error;
 pub mod exports;
+pub mod git;
 pub mod imports;
 pub mod passwords;
 pub mod permissions;
@@ -52,6 +53,8 @@ pub struct CoreConfig {
     pub share_dir: std::path::PathBuf,
     /// Whether `remote_files` may point at loopback, link-local or private addresses.
     pub allow_private_remote: bool,
+    /// Whether dataset repositories may be `file://` URLs or local paths.
+    pub git_allow_local: bool,
     /// How `remote_files` are downloaded: size, speed and time limits, parallelism.
     pub remote: remote::Transfer,
     /// Memory for rendered job annotation documents (0 turns the cache off).
@@ -82,6 +85,7 @@ impl Default for CoreConfig {
             data_dir: "./data".into(),
             share_dir: "./data/share".into(),
             allow_private_remote: false,
+            git_allow_local: false,
             remote: remote::Transfer::default(),
             annotation_cache_bytes: 256 << 20,
             media_cache_bytes: 256 << 20,
@@ -168,6 +172,10 @@ impl Core {
 
     pub fn users(&self) -> users::UserService<'_> {
         users::UserService { core: self }
+    }
+
+    pub fn git(&self) -> git::GitService<'_> {
+        git::GitService { core: self }
     }
 
     pub fn projects(&self) -> projects::ProjectService<'_> {

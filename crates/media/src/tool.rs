@@ -25,6 +25,7 @@ pub fn package_of(program: &str) -> &'static str {
     match program {
         "ffmpeg" | "ffprobe" => "ffmpeg",
         "pdftoppm" | "pdfinfo" => "poppler-utils",
+        "git" => "git",
         _ => "the package that provides it",
     }
 }

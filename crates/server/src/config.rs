@@ -122,6 +122,13 @@ pub struct Config {
           default_missing_value = "true")]
     pub allow_private_remote: bool,
 
+    /// Allow dataset repositories (`/git/repository/create`) at `file://` URLs and local
+    /// paths (off: only `https://`, `ssh://` and `user@host:path` remotes).
+    #[arg(long, env = "FERROCAT_GIT_ALLOW_LOCAL", default_value_t = false, global = true,
+          value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true")]
+    pub git_allow_local: bool,
+
     /// Largest remote file (bytes) downloaded for task data.
     #[arg(long, env = "FERROCAT_REMOTE_MAX_BYTES", default_value_t = 4 << 30, global = true)]
     pub remote_max_bytes: u64,
@@ -298,6 +305,7 @@ impl Config {
             user_agreements: "[]".into(),
             db_max_connections: 16,
             allow_private_remote: false,
+            git_allow_local: false,
             remote_max_bytes: 4 << 30,
             remote_min_rate: 10,
             remote_rate_window: 30,
@@ -385,6 +393,7 @@ impl Config {
             data_dir: self.data_dir.clone(),
             share_dir: self.share_dir(),
             allow_private_remote: self.allow_private_remote,
+            git_allow_local: self.git_allow_local,
             remote: ferrocat_core::remote::Transfer {
                 max_bytes: self.remote_max_bytes,
                 min_rate: self.remote_min_rate.saturating_mul(1024),

@@ -23,6 +23,7 @@ pub mod annotations;
 pub mod auth;
 pub mod events;
 pub mod exceptions;
+pub mod git;
 pub mod projects;
 pub mod queue;
 pub mod tasks;

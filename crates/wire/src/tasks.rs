@@ -225,3 +225,13 @@ pub struct DataRequest {
     /// `step=N`
     pub frame_filter: Option<String>,
 }
+
+/// The body of `POST /git/repository/create/{tid}` (api-v1 §12).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct GitCreateRequest {
+    /// `"<repository URL> [<file path>]"`; the file is `.zip` or `.xml`.
+    pub path: String,
+    #[serde(default)]
+    pub lfs: bool,
+    pub tid: Option<i64>,
+}

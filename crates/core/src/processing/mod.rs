@@ -187,6 +187,8 @@ async fn run_item(core: &Core, item: QueueItem) {
         crate::exports::KIND,
         crate::imports::KIND,
         crate::cleanup::KIND,
+        crate::git::CHECK_KIND,
+        crate::git::PUSH_KIND,
     ];
     if others.contains(&item.kind.as_str()) {
         let outcome = if item.attempts > MAX_ATTEMPTS {
@@ -195,8 +197,10 @@ async fn run_item(core: &Core, item: QueueItem) {
             crate::exports::run(core, &item).await
         } else if item.kind == crate::imports::KIND {
             crate::imports::run(core, &item).await
-        } else {
+        } else if item.kind == crate::cleanup::KIND {
             crate::cleanup::run(core, &item).await
+        } else {
+            crate::git::run(core, &item).await
         };
         let (failed, msg) = match &outcome {
             Ok(()) => (false, String::new()),

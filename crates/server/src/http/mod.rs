@@ -108,6 +108,21 @@ fn api(state: &AppState) -> Router<AppState> {
         ))
 }
 
+/// The dataset repository routes (api-v1 §12), at the root, authenticated like the API.
+fn git_routes(state: &AppState) -> Router<AppState> {
+    use axum::routing::any;
+    Router::new()
+        .route("/git/repository/create/{tid}", post(git::create))
+        .route("/git/repository/get/{tid}", get(git::repository))
+        .route("/git/repository/push/{tid}", get(git::push))
+        .route("/git/repository/check/{rq_id}", get(git::check))
+        .route("/git/repository/meta/get", any(git::meta))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ))
+}
+
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -119,13 +134,7 @@ pub fn router(state: AppState) -> Router {
                 crate::auth::authenticate,
             )),
         )
-        .route(
-            "/git/repository/get/{tid}",
-            get(git::repository).route_layer(middleware::from_fn_with_state(
-                state.clone(),
-                crate::auth::authenticate,
-            )),
-        )
+        .merge(git_routes(&state))
         .merge(ops::router())
         .merge(web::router())
         .merge(openapi::router())

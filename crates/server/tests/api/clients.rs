@@ -453,7 +453,10 @@ async fn fiftyone_0_14_annotate_and_load(app: TestApp) {
     assert_eq!(back["shapes"][0]["attributes"][0]["value"], "bus");
     assert_eq!(back["tracks"][0]["shapes"].as_array().unwrap().len(), 2);
     let (_, meta) = s.get(&format!("tasks/{tid}/data/meta")).await;
-    assert_eq!(meta["frames"][0], json!({"width": 40, "height": 30, "name": "000000_img0.jpg"}));
+    assert_eq!(
+        meta["frames"][0],
+        json!({"width": 40, "height": 30, "name": "000000_img0.jpg"})
+    );
     let (_, jobs_of) = s.get(&format!("jobs/{}", job_ids[0])).await;
     assert!(jobs_of["status"].is_string());
 

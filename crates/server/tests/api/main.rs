@@ -13,6 +13,7 @@ mod cli;
 mod clients;
 mod formats;
 mod fuzz;
+mod git;
 mod http;
 mod limits;
 mod projects;
