@@ -53,7 +53,7 @@ export function setToken(key) {
 /**
  * Calls the API. `body`: a plain object (sent as JSON) or FormData.
  * @param {string} method
- * @param {string} path  below /api/v1, e.g. `/tasks?page=2`
+ * @param {string} path  below /api/v1, e.g. `/tasks?page=2` (or a root `/git/…` route)
  * @param {any} [body]
  * @param {Record<string, string>} [headers]
  * @returns {Promise<{status: number, body: any, headers: Headers}>}
@@ -71,7 +71,9 @@ export async function call(method, path, body, headers = {}) {
     h['Content-Type'] = 'application/json';
     payload = JSON.stringify(body);
   }
-  const r = await fetch(`/api/v1${path}`, { method, headers: h, body: payload });
+  // the git plugin's routes live at the server root (api-v1 §12)
+  const url = path.startsWith('/git/') ? path : `/api/v1${path}`;
+  const r = await fetch(url, { method, headers: h, body: payload });
   const text = await r.text();
   let parsed = null;
   if (text) {

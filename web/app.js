@@ -2,7 +2,8 @@
 /**
  * The application shell: hash routes, the signed-in user, the top bar.
  *
- * Routes: #/login, #/register, #/tasks, #/tasks/create, #/tasks/<id>, #/jobs/<id>.
+ * Routes: #/login, #/register, #/projects, #/projects/<id>, #/tasks, #/tasks/create[?project=<id>],
+ * #/tasks/<id>, #/jobs/<id>.
  * Every page talks to the public API only (api.js).
  */
 import { html, render, useEffect, useState } from './lib.js';
@@ -11,6 +12,7 @@ import { SignIn, Register } from './pages/auth.js';
 import { TasksPage } from './pages/tasks.js';
 import { CreateTaskPage } from './pages/create.js';
 import { TaskPage } from './pages/task.js';
+import { ProjectPage, ProjectsPage } from './pages/projects.js';
 import { Workbench } from './workbench/workbench.js';
 
 /** The current route: path segments and query of the hash. */
@@ -103,8 +105,12 @@ function App() {
   if (section === 'jobs' && id) {
     // the workbench takes the whole window
     return html`<${Workbench} key=${id} jobId=${Number(id)} user=${user} navigate=${navigate} />`;
+  } else if (section === 'projects' && id) {
+    page = html`<${ProjectPage} key=${id} id=${Number(id)} navigate=${navigate} />`;
+  } else if (section === 'projects') {
+    page = html`<${ProjectsPage} navigate=${navigate} query=${r.query} />`;
   } else if (section === 'tasks' && id === 'create') {
-    page = html`<${CreateTaskPage} navigate=${navigate} user=${user} />`;
+    page = html`<${CreateTaskPage} navigate=${navigate} user=${user} query=${r.query} />`;
   } else if (section === 'tasks' && id) {
     page = html`<${TaskPage} key=${id} id=${Number(id)} sub=${sub} navigate=${navigate} user=${user} />`;
   } else {
@@ -113,7 +119,10 @@ function App() {
   return html`
     <header class="topbar">
       <a class="brand" href="#/tasks">ferrocat</a>
-      <nav><a href="#/tasks" class=${section !== 'jobs' ? 'active' : ''}>Tasks</a></nav>
+      <nav>
+        <a href="#/projects" class=${section === 'projects' ? 'active' : ''}>Projects</a>
+        <a href="#/tasks" class=${section === 'tasks' || !section ? 'active' : ''}>Tasks</a>
+      </nav>
       <span class="spacer"></span>
       <span class="user" data-testid="current-user">${user.username}</span>
       <button class="link" onClick=${signOut}>Sign out</button>

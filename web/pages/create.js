@@ -102,9 +102,14 @@ const ADVANCED = [
 ];
 
 /**
- * @param {{navigate: (to: string) => void, user: any}} props
+ * `query`'s `project`: the task is made in that project and takes its labels.
+ * @param {{navigate: (to: string) => void, user: any, query?: URLSearchParams}} props
  */
-export function CreateTaskPage({ navigate }) {
+export function CreateTaskPage({ navigate, query }) {
+  const projectId = query?.get('project') ? Number(query.get('project')) : null;
+  const [project, setProject] = useState(/** @type {any} */ (null));
+  const [repo, setRepo] = useState('');
+  const [lfs, setLfs] = useState(false);
   const [name, setName] = useState('');
   const [labels, setLabels] = useState(/** @type {import('./labels.js').Label[]} */ ([]));
   const [source, setSource] = useState(/** @type {'local' | 'share' | 'remote'} */ ('local'));
@@ -125,6 +130,9 @@ export function CreateTaskPage({ navigate }) {
   const fileInput = useRef(/** @type {HTMLInputElement | null} */ (null));
   const folderInput = useRef(/** @type {HTMLInputElement | null} */ (null));
   useEffect(() => () => { alive.current = false; }, []);
+  useEffect(() => {
+    if (projectId != null) api.get(`/projects/${projectId}`).then(setProject).catch(setError);
+  }, [projectId]);
 
   const busy = phase !== 'idle';
 
@@ -159,9 +167,11 @@ export function CreateTaskPage({ navigate }) {
     /** @type {Record<string, string>} */
     const errs = {};
     if (!name.trim()) errs.name = 'This field is required.';
-    const le = validateLabels(labels);
-    if (le) errs.labels = le;
-    else if (!labels.length) errs.labels = 'Add at least one label.';
+    if (projectId == null) {
+      const le = validateLabels(labels);
+      if (le) errs.labels = le;
+      else if (!labels.length) errs.labels = 'Add at least one label.';
+    }
     const count = source === 'local' ? files.length : source === 'share' ? shared.size : remoteList().length;
     if (!count) errs.files = 'Select the data of the task.';
     if (source === 'remote') {
@@ -196,7 +206,9 @@ export function CreateTaskPage({ navigate }) {
     if (Object.keys(errs).length) return;
 
     /** @type {Record<string, any>} */
-    const task = { name: name.trim(), labels: labelsPayload(labels) };
+    const task = projectId != null
+      ? { name: name.trim(), project: projectId }
+      : { name: name.trim(), labels: labelsPayload(labels) };
     if (adv.overlap.trim()) task.overlap = Number(adv.overlap);
     if (adv.segment_size.trim()) task.segment_size = Number(adv.segment_size);
 
@@ -217,6 +229,10 @@ export function CreateTaskPage({ navigate }) {
     let created = null;
     try {
       created = await api.post('/tasks', task);
+      if (repo.trim()) {
+        // the dataset repository (api-v1 §12); a refused one removes the task again
+        await api.post(`/git/repository/create/${created.id}`, { path: repo.trim(), lfs, tid: created.id });
+      }
       setPhase('uploading');
       setUpload({ loaded: 0, total: 0 });
       await uploadWithProgress(`/tasks/${created.id}/data`, form, (loaded, total) => {
@@ -259,8 +275,10 @@ export function CreateTaskPage({ navigate }) {
   return html`
     <div class="create-page">
       <div class="page-head">
-        <a href="#/tasks" class="back">‹ Tasks</a>
-        <h1>Create a new task</h1>
+        ${projectId != null
+          ? html`<a href=${`#/projects/${projectId}`} class="back">‹ Project</a>`
+          : html`<a href="#/tasks" class="back">‹ Tasks</a>`}
+        <h1>Create a new task${project ? html` in <span data-testid="create-project">${project.name}</span>` : null}</h1>
       </div>
       <form class="card create-form" onSubmit=${submit} data-testid="create-task-form">
         <fieldset disabled=${busy}>
@@ -271,8 +289,13 @@ export function CreateTaskPage({ navigate }) {
           </section>
           <section>
             <h2>Labels</h2>
-            <${LabelsEditor} labels=${labels} error=${err('labels')}
-              onChange=${(/** @type {any[]} */ l) => { setLabels(l); setLocal({ ...local, labels: '' }); }} />
+            ${projectId != null ? html`
+              <div class="label-chips" data-testid="project-labels">
+                <span class="muted">The project's labels:</span>
+                ${(project?.labels || []).map((/** @type {any} */ l) => html`<span class="label-chip" key=${l.id}>${l.name}</span>`)}
+              </div>` : html`
+              <${LabelsEditor} labels=${labels} error=${err('labels')}
+                onChange=${(/** @type {any[]} */ l) => { setLabels(l); setLocal({ ...local, labels: '' }); }} />`}
           </section>
           <section>
             <h2>Select files</h2>
@@ -325,6 +348,13 @@ export function CreateTaskPage({ navigate }) {
                 <textarea id=${id} rows="5" value=${urls} placeholder="https://example.com/image.jpg"
                   onInput=${(/** @type {any} */ e) => { setUrls(e.target.value); setLocal({ ...local, files: '' }); }}></textarea>`} />` : null}
             ${filesError ? html`<div class="error field-error" role="alert">${filesError}</div>` : null}
+          </section>
+          <section>
+            <${Field} label="Dataset repository" hint="Optional: https://host/org/repo.git or git@host:org/repo.git, then [path/in/repo.xml|.zip]"
+              render=${(/** @type {string} */ id) => html`
+                <input id=${id} value=${repo} data-testid="task-repository-url" placeholder="https://github.com/org/labels.git [annotation/task.zip]"
+                  onInput=${(/** @type {any} */ e) => setRepo(e.target.value)} />`} />
+            <label class="check"><input type="checkbox" checked=${lfs} onChange=${(/** @type {any} */ e) => setLfs(e.target.checked)} /> Use Git LFS for the annotation file</label>
           </section>
           <details class="advanced" open=${showAdv}
             onToggle=${(/** @type {any} */ e) => setShowAdv(e.target.open)}>

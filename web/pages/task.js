@@ -131,9 +131,11 @@ function attrSummary(a) {
 }
 
 /**
- * @param {{task: any, onPatch: (body: any) => Promise<void>}} props
+ * The labels of a task or a project, with "+ Add labels" (merged by name). `note`
+ * replaces the button where labels cannot be added here (a task in a project).
+ * @param {{task: any, onPatch: (body: any) => Promise<void>, note?: any}} props
  */
-function Labels({ task, onPatch }) {
+export function Labels({ task, onPatch, note }) {
   const [adding, setAdding] = useState(/** @type {any[] | null} */ (null));
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState('');
@@ -163,7 +165,8 @@ function Labels({ task, onPatch }) {
     <section class="card task-labels" data-testid="task-labels">
       <div class="section-head">
         <h2>Labels</h2>
-        ${adding === null ? html`<button type="button" onClick=${() => { setAdding([]); setError(''); }}>+ Add labels</button>` : null}
+        ${note ? html`<span class="muted" data-testid="labels-note">${note}</span>` : null}
+        ${adding === null && !note ? html`<button type="button" onClick=${() => { setAdding([]); setError(''); }}>+ Add labels</button>` : null}
       </div>
       <div class="label-chips">
         ${task.labels.length === 0 ? html`<span class="muted">No labels.</span>` : null}
@@ -253,34 +256,21 @@ function acceptOf(ext) {
 }
 
 /**
- * @param {{task: any, onImported: () => void}} props
+ * Export of a task's or a project's annotations or dataset (§10.2) in a chosen format.
+ * @param {{base: string, formats: {exporters: any[]} | null, preferred: string}} props
+ *   `base`: `/tasks/3` or `/projects/2`
  */
-function ExportImport({ task, onImported }) {
-  const [formats, setFormats] = useState(/** @type {{importers: any[], exporters: any[]} | null} */ (null));
+export function ExportBlock({ base, formats, preferred }) {
   const [exportFormat, setExportFormat] = useState('');
-  const [importFormat, setImportFormat] = useState('');
   const [exporting, setExporting] = useState(/** @type {string} */ (''));
   const [exportMsg, setExportMsg] = useState({ ok: '', error: '' });
-  const [file, setFile] = useState(/** @type {File | null} */ (null));
-  const [importing, setImporting] = useState(false);
-  const [confirmImport, setConfirmImport] = useState(false);
-  const [importMsg, setImportMsg] = useState({ ok: '', error: '' });
   const expId = useId('export');
-  const impId = useId('import');
-  const fileId = useId('file');
-
   useEffect(() => {
-    api.get('/server/annotation/formats').then((f) => {
-      setFormats(f);
-      const def = task.mode === 'interpolation' ? 'CVAT for video 1.1' : 'CVAT for images 1.1';
-      const ex = f.exporters.find((/** @type {any} */ x) => x.name === def && x.enabled)
-        || f.exporters.find((/** @type {any} */ x) => x.enabled);
-      setExportFormat(ex ? ex.name : '');
-      const im = f.importers.find((/** @type {any} */ x) => x.name === 'CVAT 1.1' && x.enabled)
-        || f.importers.find((/** @type {any} */ x) => x.enabled);
-      setImportFormat(im ? im.name : '');
-    }).catch((e) => setExportMsg({ ok: '', error: otherErrors(e) }));
-  }, []);
+    if (!formats) return;
+    const ex = formats.exporters.find((/** @type {any} */ x) => x.name === preferred && x.enabled)
+      || formats.exporters.find((/** @type {any} */ x) => x.enabled);
+    setExportFormat(ex ? ex.name : '');
+  }, [formats]);
 
   /** @param {'annotations' | 'dataset'} kind */
   const doExport = async (kind) => {
@@ -288,7 +278,7 @@ function ExportImport({ task, onImported }) {
     setExportMsg({ ok: '', error: '' });
     try {
       const { blob, name } = await api.exportFile(
-        `/tasks/${task.id}/${kind}?format=${encodeURIComponent(exportFormat)}`, () => {}, 500,
+        `${base}/${kind}?format=${encodeURIComponent(exportFormat)}`, () => {}, 500,
       );
       saveBlob(blob, name);
       setExportMsg({ ok: `Downloaded ${name}`, error: '' });
@@ -298,6 +288,54 @@ function ExportImport({ task, onImported }) {
       setExporting('');
     }
   };
+
+  return html`
+        <div class="io-block" data-testid="export-block">
+          <label for=${expId}>Export format</label>
+          <div class="io-row">
+            <select id=${expId} value=${exportFormat} disabled=${!!exporting || !formats}
+              onChange=${(/** @type {any} */ e) => setExportFormat(e.target.value)}>
+              ${(formats?.exporters || []).map((f) => html`
+                <option value=${f.name} disabled=${!f.enabled}>${f.name}${f.enabled ? '' : ' (not available)'}</option>`)}
+            </select>
+            <button type="button" disabled=${!!exporting || !exportFormat} onClick=${() => doExport('annotations')}>
+              ${exporting === 'annotations' ? 'Exporting…' : 'Export annotations'}
+            </button>
+            <button type="button" disabled=${!!exporting || !exportFormat} onClick=${() => doExport('dataset')}>
+              ${exporting === 'dataset' ? 'Exporting…' : 'Export dataset'}
+            </button>
+          </div>
+          ${exporting ? html`
+            <div class="io-progress" data-testid="export-progress">
+              <span class="muted">Preparing the ${exporting} in ${exportFormat}…</span>
+              <div class="progress"><div class="indeterminate"></div></div>
+            </div>` : null}
+          ${exportMsg.ok ? html`<div class="ok" data-testid="export-ok">${exportMsg.ok}</div>` : null}
+          ${exportMsg.error ? html`<div class="error" role="alert">${exportMsg.error}</div>` : null}
+        </div>`;
+}
+
+/**
+ * @param {{task: any, onImported: () => void}} props
+ */
+function ExportImport({ task, onImported }) {
+  const [formats, setFormats] = useState(/** @type {{importers: any[], exporters: any[]} | null} */ (null));
+  const [importFormat, setImportFormat] = useState('');
+  const [file, setFile] = useState(/** @type {File | null} */ (null));
+  const [importing, setImporting] = useState(false);
+  const [confirmImport, setConfirmImport] = useState(false);
+  const [importMsg, setImportMsg] = useState({ ok: '', error: '' });
+  const impId = useId('import');
+  const fileId = useId('file');
+
+  useEffect(() => {
+    api.get('/server/annotation/formats').then((f) => {
+      setFormats(f);
+      const im = f.importers.find((/** @type {any} */ x) => x.name === 'CVAT 1.1' && x.enabled)
+        || f.importers.find((/** @type {any} */ x) => x.enabled);
+      setImportFormat(im ? im.name : '');
+    }).catch((e) => setImportMsg({ ok: '', error: otherErrors(e) }));
+  }, []);
 
   const doImport = async () => {
     if (!file) return;
@@ -321,29 +359,8 @@ function ExportImport({ task, onImported }) {
     <section class="card task-io">
       <div class="section-head"><h2>Export and import</h2></div>
       <div class="io-grid">
-        <div class="io-block" data-testid="export-block">
-          <label for=${expId}>Export format</label>
-          <div class="io-row">
-            <select id=${expId} value=${exportFormat} disabled=${!!exporting || !formats}
-              onChange=${(/** @type {any} */ e) => setExportFormat(e.target.value)}>
-              ${(formats?.exporters || []).map((f) => html`
-                <option value=${f.name} disabled=${!f.enabled}>${f.name}${f.enabled ? '' : ' (not available)'}</option>`)}
-            </select>
-            <button type="button" disabled=${!!exporting || !exportFormat} onClick=${() => doExport('annotations')}>
-              ${exporting === 'annotations' ? 'Exporting…' : 'Export annotations'}
-            </button>
-            <button type="button" disabled=${!!exporting || !exportFormat} onClick=${() => doExport('dataset')}>
-              ${exporting === 'dataset' ? 'Exporting…' : 'Export dataset'}
-            </button>
-          </div>
-          ${exporting ? html`
-            <div class="io-progress" data-testid="export-progress">
-              <span class="muted">Preparing the ${exporting} in ${exportFormat}…</span>
-              <div class="progress"><div class="indeterminate"></div></div>
-            </div>` : null}
-          ${exportMsg.ok ? html`<div class="ok" data-testid="export-ok">${exportMsg.ok}</div>` : null}
-          ${exportMsg.error ? html`<div class="error" role="alert">${exportMsg.error}</div>` : null}
-        </div>
+        <${ExportBlock} base=${`/tasks/${task.id}`} formats=${formats}
+          preferred=${task.mode === 'interpolation' ? 'CVAT for video 1.1' : 'CVAT for images 1.1'} />
         <div class="io-block" data-testid="import-block">
           <label for=${impId}>Import format</label>
           <div class="io-row">
@@ -369,6 +386,52 @@ function ExportImport({ task, onImported }) {
           All current annotations of the task will be deleted and replaced by those of
           <b>${file?.name}</b> (${importFormat}).
         <//>` : null}
+    </section>`;
+}
+
+/**
+ * The task's dataset repository (api-v1 §12), when it has one: where it pushes, whether
+ * the repository has the task's current annotations, and a Push button.
+ * @param {{taskId: number}} props
+ */
+function Repository({ taskId }) {
+  const [repo, setRepo] = useState(/** @type {any} */ (null));
+  const [pushing, setPushing] = useState(false);
+  const [error, setError] = useState('');
+  const load = () => api.get(`/git/repository/get/${taskId}`).then(setRepo).catch((e) => setError(otherErrors(e)));
+  useEffect(() => { load(); }, [taskId]);
+  if (!repo?.url?.value) return null;
+  const push = async () => {
+    setPushing(true);
+    setError('');
+    try {
+      const { rq_id: rq } = await api.get(`/git/repository/push/${taskId}`);
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 500));
+        const c = await api.get(`/git/repository/check/${rq}`);
+        if (c.status === 'failed') throw new Error(`The push failed: ${c.stderr || 'no reason given'}`);
+        if (c.status === 'finished' || c.status === 'unknown') break;
+      }
+    } catch (e) {
+      setError(otherErrors(e));
+    } finally {
+      setPushing(false);
+      load();
+    }
+  };
+  const status = repo.status.value;
+  return html`
+    <section class="card task-repo" data-testid="task-repository">
+      <div class="section-head">
+        <h2>Dataset repository</h2>
+        <button type="button" onClick=${push} disabled=${pushing || status === 'syncing'}>
+          ${pushing || status === 'syncing' ? 'Pushing…' : 'Push annotations'}</button>
+      </div>
+      <div><code>${repo.url.value}</code>
+        <span class=${`badge ${status === 'sync' ? 'completed' : 'annotation'}`} data-testid="repo-status">
+          ${status === 'sync' ? 'synchronized' : status === 'syncing' ? 'synchronizing' : 'not synchronized'}</span></div>
+      ${repo.status.error ? html`<div class="error">${repo.status.error}</div>` : null}
+      ${error ? html`<div class="error" role="alert">${error}</div>` : null}
     </section>`;
 }
 
@@ -402,13 +465,16 @@ export function TaskPage({ id, navigate }) {
     <div class="task-page" data-testid="task-page" data-task-id=${task.id}>
       <div class="page-head">
         <a href="#/tasks" class="back">‹ Tasks</a>
+        ${task.project != null ? html`<a href=${`#/projects/${task.project}`} class="back" data-testid="task-project">‹ Project #${task.project}</a>` : null}
         <span class="spacer"></span>
         <button class="danger" onClick=${() => setDeleting(true)}>Delete task</button>
       </div>
       <${Details} task=${task} users=${users} onPatch=${patch} />
-      <${Labels} task=${task} onPatch=${patch} />
+      <${Labels} task=${task} onPatch=${patch}
+        note=${task.project != null ? html`The labels of <a href=${`#/projects/${task.project}`}>its project</a>` : null} />
       <${Jobs} key=${jobsVersion} taskId=${task.id} users=${users} onChanged=${load} />
       <${ExportImport} task=${task} onImported=${() => { load(); setJobsVersion(jobsVersion + 1); }} />
+      <${Repository} taskId=${task.id} />
       ${deleting ? html`
         <${ConfirmDialog} title="Delete the task?" confirmLabel="Delete"
           onCancel=${() => setDeleting(false)}

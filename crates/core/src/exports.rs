@@ -375,9 +375,8 @@ pub(crate) async fn make_file(
     }
     let (meta, frames, doc, labels, parts) = match target {
         Target::Task(id) => {
-            let (meta, frames, doc, labels) = collect(core, id, origin)
-                .await
-                .map_err(|e| e.to_string())?;
+            let (meta, frames, doc, labels) =
+                collect(core, id, origin).await.map_err(|e| e.to_string())?;
             (meta, frames, doc, labels, vec![(0, id)])
         }
         Target::Project(id) => collect_project(core, id, origin)

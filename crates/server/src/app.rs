@@ -282,4 +282,11 @@ fn log_media_tools() {
             );
         }
     }
+    if tool::find("git").is_some() {
+        tracing::info!("dataset repositories are on (git found)");
+    } else {
+        tracing::warn!(
+            "dataset repositories are off: git not found on PATH (Debian: apt-get install git)"
+        );
+    }
 }

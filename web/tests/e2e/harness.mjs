@@ -24,8 +24,8 @@ function freePort() {
   });
 }
 
-/** Starts ferrocat; returns { base, stop }. */
-export async function startServer() {
+/** Starts ferrocat (with `env` added to its environment); returns { base, stop }. */
+export async function startServer(env = {}) {
   const bin = process.env.FERROCAT_BIN || join(root, 'target/debug/ferrocat');
   const dir = mkdtempSync(join(tmpdir(), 'ferrocat-e2e-'));
   const port = await freePort();
@@ -37,6 +37,7 @@ export async function startServer() {
       FERROCAT_ADMIN_PASSWORD: PASSWORD,
       FERROCAT_AUTH_RATE_LIMIT: '0',
       RUST_LOG: 'warn',
+      ...env,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -72,9 +73,10 @@ export async function launch() {
  * screenshot named after the test when it throws.
  * @param {import('node:test').TestContext} t
  * @param {(ctx: {base: string, page: import('playwright-core').Page, browser: import('playwright-core').Browser}) => Promise<void>} fn
+ * @param {Record<string, string>} [env]  added to the server's environment
  */
-export async function withApp(t, fn) {
-  const server = await startServer();
+export async function withApp(t, fn, env = {}) {
+  const server = await startServer(env);
   const browser = await launch();
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const errors = [];
