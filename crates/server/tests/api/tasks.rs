@@ -1381,6 +1381,55 @@ async fn permissions_by_role(app: TestApp) {
     assert_eq!(app.get("/api/v1/tasks", &worker).await.body["count"], 1);
     assert_eq!(app.get("/api/v1/tasks", &annotator).await.body["count"], 0);
     assert_eq!(app.get("/api/v1/tasks", &observer).await.body["count"], 1);
+    // a task without assignee: anyone edits its annotations (CVAT), an observer never
+    let open = create(
+        &app,
+        &owner,
+        json!({"name": "open", "labels": [{"name": "x"}]}),
+    )
+    .await;
+    let oid = open["id"].as_i64().unwrap();
+    upload(
+        &app,
+        &owner,
+        oid,
+        &[("a.jpg", jpeg(8, 8, 1))],
+        &[("image_quality", "70")],
+    )
+    .await;
+    wait(&app, &owner, oid).await;
+    let ojob = app
+        .get(&format!("/api/v1/tasks/{oid}/jobs"), &owner)
+        .await
+        .body[0]["id"]
+        .as_i64()
+        .unwrap();
+    let empty = json!({"version": 0, "tags": [], "shapes": [], "tracks": []});
+    for (who, token, status) in [
+        ("an annotator", &annotator, 200),
+        ("the observer", &observer, 403),
+    ] {
+        let path = format!("/api/v1/jobs/{ojob}/annotations");
+        let r = app
+            .call(Method::PUT, &path, Some(token), Some(empty.clone()))
+            .await;
+        assert_eq!(r.status, status, "{who} PUT {path}");
+        let r = app
+            .patch(
+                &format!("/api/v1/jobs/{ojob}"),
+                token,
+                json!({"status": "annotation"}),
+            )
+            .await;
+        assert_eq!(r.status, status, "{who} PATCH job");
+        assert_eq!(app.get(&path, token).await.status, 200);
+        // the task's own annotations take task.change: neither
+        let path = format!("/api/v1/tasks/{oid}/annotations");
+        let r = app
+            .call(Method::PUT, &path, Some(token), Some(empty.clone()))
+            .await;
+        assert_eq!(r.status, 403, "{who} PUT {path}");
+    }
     // a missing task is 404 even for users without roles; anonymous is 401
     assert_eq!(app.get("/api/v1/tasks/77777", &annotator).await.status, 404);
     assert_eq!(
