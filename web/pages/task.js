@@ -261,16 +261,14 @@ function acceptOf(ext) {
  *   `base`: `/tasks/3` or `/projects/2`
  */
 export function ExportBlock({ base, formats, preferred }) {
-  const [exportFormat, setExportFormat] = useState('');
+  const [chosen, setExportFormat] = useState('');
   const [exporting, setExporting] = useState(/** @type {string} */ (''));
   const [exportMsg, setExportMsg] = useState({ ok: '', error: '' });
   const expId = useId('export');
-  useEffect(() => {
-    if (!formats) return;
-    const ex = formats.exporters.find((/** @type {any} */ x) => x.name === preferred && x.enabled)
-      || formats.exporters.find((/** @type {any} */ x) => x.enabled);
-    setExportFormat(ex ? ex.name : '');
-  }, [formats]);
+  // until the user picks one: the preferred format, or the first enabled one
+  const fallback = formats?.exporters.find((/** @type {any} */ x) => x.name === preferred && x.enabled)
+    || formats?.exporters.find((/** @type {any} */ x) => x.enabled);
+  const exportFormat = chosen || (fallback ? fallback.name : '');
 
   /** @param {'annotations' | 'dataset'} kind */
   const doExport = async (kind) => {
