@@ -56,7 +56,7 @@ pub async fn run(core: &Core, item: &QueueItem) -> std::result::Result<(), Strin
         let msg = format!("Removed {} of {total} folders", i + 1);
         if let Err(e) = core
             .db()
-            .queue_progress(item.id, &msg, crate::processing::lease(core))
+            .queue_progress(item.id, &msg, crate::queue::lease(core))
             .await
         {
             tracing::warn!(error = %e, "could not record the progress of a removal");

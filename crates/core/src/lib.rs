@@ -23,6 +23,7 @@ pub mod passwords;
 pub mod permissions;
 pub mod processing;
 pub mod projects;
+pub mod queue;
 pub mod remote;
 pub mod server;
 pub mod share;

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::middleware::{MakeId, REQUEST_ID};
 use crate::serve::ConnLimits;
 use crate::throttle::AuthLimiter;
-use ferrocat_core::processing::Claims;
+use ferrocat_core::queue::Claims;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -162,7 +162,7 @@ impl Application {
         let claims = Claims::default();
         let mut workers = tokio::task::JoinSet::new();
         for _ in 0..self.workers {
-            workers.spawn(ferrocat_core::processing::worker(
+            workers.spawn(ferrocat_core::queue::worker(
                 self.core.clone(),
                 stop_rx.clone(),
                 claims.clone(),

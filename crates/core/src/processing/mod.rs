@@ -24,14 +24,14 @@ use ferrocat_media::{archive, chunk};
 use ferrocat_store::queue::QueueItem;
 use ferrocat_store::tasks::{DataRow, FrameRow};
 use futures_util::TryStreamExt;
+use futures_util::future::BoxFuture;
 use serde_json::Value;
 
 use crate::Core;
+use crate::queue::lease;
 use crate::tasks::data_dir;
 
 pub mod video;
-
-const MAX_ATTEMPTS: i64 = 3;
 
 /// `step=N` (N ≥ 1) somewhere in the filter; an empty filter means step 1.
 pub fn parse_step(filter: &str) -> Option<u32> {
@@ -85,177 +85,35 @@ pub fn segments(
     (out, ovl)
 }
 
-/// How long a claim on a queue item lasts without renewal (`--queue-lease`).
-pub(crate) fn lease(core: &Core) -> chrono::Duration {
-    chrono::Duration::from_std(core.config().queue_lease).unwrap_or(chrono::Duration::seconds(60))
+/// The `task_data` queue item: processes a task's uploaded data. A failure (or too many
+/// interruptions) removes the data again, so that the client can upload anew.
+pub(crate) fn run<'a>(core: &'a Core, item: &'a QueueItem) -> BoxFuture<'a, Result<(), String>> {
+    Box::pin(async move {
+        let payload: Value = serde_json::from_str(&item.payload).unwrap_or(Value::Null);
+        let task_id = payload["task_id"].as_i64().unwrap_or(0);
+        let data_id = payload["data_id"].as_i64().unwrap_or(0);
+        let result = process(core, item, task_id, data_id).await;
+        match &result {
+            Ok(()) => tracing::info!(task_id, data_id, "task data processed"),
+            Err(msg) => {
+                tracing::warn!(task_id, data_id, error = %msg, "task data processing failed")
+            }
+        }
+        result
+    })
 }
 
-/// The queue items this process's workers hold. A shutdown that cannot wait for them
-/// gives them back ([`Claims::release`]) so that another worker takes them over at once
-/// instead of when their lease runs out.
-#[derive(Clone, Default)]
-pub struct Claims(std::sync::Arc<std::sync::Mutex<std::collections::HashSet<i64>>>);
-
-impl Claims {
-    fn set(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<i64>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The ids held now.
-    pub fn held(&self) -> Vec<i64> {
-        self.set().iter().copied().collect()
-    }
-
-    /// Releases every held item in the database; returns how many were still running.
-    pub async fn release(&self, core: &Core) -> u64 {
-        let ids = self.held();
-        if ids.is_empty() {
-            return 0;
+/// What a failed (or given up) `task_data` item leaves: nothing of the upload.
+pub(crate) fn give_up<'a>(core: &'a Core, item: &'a QueueItem) -> BoxFuture<'a, ()> {
+    Box::pin(async move {
+        let payload: Value = serde_json::from_str(&item.payload).unwrap_or(Value::Null);
+        let task_id = payload["task_id"].as_i64().unwrap_or(0);
+        let data_id = payload["data_id"].as_i64().unwrap_or(0);
+        let _ = tokio::fs::remove_dir_all(data_dir(core, data_id)).await;
+        if let Err(e) = core.db().drop_data(task_id, data_id).await {
+            tracing::warn!(error = %e, "could not drop failed data");
         }
-        match core.db().release_queue_items(&ids).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not release the claimed queue items");
-                0
-            }
-        }
-    }
-}
-
-/// The background worker: claims queue items and runs them until `stop` turns true.
-/// An item stays in `claims` while it runs (and after, if the worker is aborted).
-pub async fn worker(core: Core, mut stop: tokio::sync::watch::Receiver<bool>, claims: Claims) {
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        match core.db().claim_queue_item(lease(&core)).await {
-            Ok(Some(item)) => {
-                let id = item.id;
-                claims.set().insert(id);
-                run_item(&core, item).await;
-                claims.set().remove(&id);
-            }
-            Ok(None) => {
-                tokio::select! {
-                    _ = core.queue_notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    _ = stop.changed() => {}
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "queue claim failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
-}
-
-/// Renews a queue item's lease while its work runs (downloads, processing, exports),
-/// so that no other worker takes it over; stops when dropped, also when the worker is
-/// cancelled at shutdown.
-struct Heartbeat(tokio::task::JoinHandle<()>);
-
-impl Heartbeat {
-    fn start(core: &Core, id: i64) -> Heartbeat {
-        let core = core.clone();
-        Heartbeat(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(core.config().queue_lease / 3).await;
-                if let Err(e) = core.db().renew_queue_lease(id, lease(&core)).await {
-                    tracing::warn!(error = %e, "could not renew a queue item's lease");
-                }
-            }
-        }))
-    }
-}
-
-impl Drop for Heartbeat {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-#[tracing::instrument(skip_all, fields(key = %item.key))]
-async fn run_item(core: &Core, item: QueueItem) {
-    let _beat = Heartbeat::start(core, item.id);
-    let payload: Value = serde_json::from_str(&item.payload).unwrap_or(Value::Null);
-    let task_id = payload["task_id"].as_i64().unwrap_or(0);
-    let data_id = payload["data_id"].as_i64().unwrap_or(0);
-    let db = core.db();
-    let others = [
-        crate::exports::KIND,
-        crate::imports::KIND,
-        crate::cleanup::KIND,
-        crate::git::CHECK_KIND,
-        crate::git::PUSH_KIND,
-    ];
-    if others.contains(&item.kind.as_str()) {
-        let outcome = if item.attempts > MAX_ATTEMPTS {
-            Err("The work was interrupted too many times".to_string())
-        } else if item.kind == crate::exports::KIND {
-            crate::exports::run(core, &item).await
-        } else if item.kind == crate::imports::KIND {
-            crate::imports::run(core, &item).await
-        } else if item.kind == crate::cleanup::KIND {
-            crate::cleanup::run(core, &item).await
-        } else {
-            crate::git::run(core, &item).await
-        };
-        let (failed, msg) = match &outcome {
-            Ok(()) => (false, String::new()),
-            Err(m) => {
-                tracing::warn!(error = %m, kind = %item.kind, "background work failed");
-                (true, m.clone())
-            }
-        };
-        if let Err(e) = db.queue_done(item.id, failed, &msg).await {
-            tracing::warn!(error = %e, "could not record the end of an export or import");
-        }
-        return;
-    }
-    if item.kind != "task_data" {
-        let _ = db
-            .queue_done(
-                item.id,
-                true,
-                &format!("unknown kind of work: {}", item.kind),
-            )
-            .await;
-        return;
-    }
-    if item.attempts > MAX_ATTEMPTS {
-        fail(
-            core,
-            item.id,
-            task_id,
-            data_id,
-            "Processing was interrupted too many times; upload the data again",
-        )
-        .await;
-        return;
-    }
-    let result = process(core, &item, task_id, data_id).await;
-    match result {
-        Ok(()) => {
-            tracing::info!(task_id, data_id, "task data processed");
-            if let Err(e) = db.queue_done(item.id, false, "").await {
-                tracing::warn!(error = %e, "could not mark the queue item finished");
-            }
-        }
-        Err(msg) => {
-            tracing::warn!(task_id, data_id, error = %msg, "task data processing failed");
-            fail(core, item.id, task_id, data_id, &msg).await;
-        }
-    }
-}
-
-async fn fail(core: &Core, item_id: i64, task_id: i64, data_id: i64, msg: &str) {
-    let _ = tokio::fs::remove_dir_all(data_dir(core, data_id)).await;
-    if let Err(e) = core.db().drop_data(task_id, data_id).await {
-        tracing::warn!(error = %e, "could not drop failed data");
-    }
-    let _ = core.db().queue_done(item_id, true, msg).await;
+    })
 }
 
 /// One compressed frame: width, height, JPEG bytes.
