@@ -14,6 +14,15 @@ use crate::{Core, random_alnum, random_hex};
 
 const BAD_CREDENTIALS: &str = "Unable to log in with provided credentials.";
 
+/// How personal access tokens start (so that a leaked one is recognisable).
+pub const PAT_PREFIX: &str = "fcat_";
+
+/// SHA-256 of a personal access token, hex: what is stored.
+fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
 /// What a successful login or registration yields: the user, their API token and a new
 /// cookie session.
 #[derive(Debug, Clone)]
@@ -32,10 +41,18 @@ impl AuthService<'_> {
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, body: &Map<String, Value>) -> Result<LoggedIn> {
         let mut f = Fields::new(body);
-        let username = f.string("username", true).unwrap_or_default();
+        let mut username = f.string("username", true).unwrap_or_default();
+        let email = f.string("email", true).unwrap_or_default();
         let password = f.required_secret("password");
         f.finish()?;
         let password = password.unwrap_or_default();
+        // CVAT 2 (and its SDK) may log in by e-mail instead of user name
+        if username.is_empty()
+            && !email.is_empty()
+            && let Some(u) = self.core.db().user_by_email(&email).await?
+        {
+            username = u.username;
+        }
         if username.is_empty() {
             return Err(Error::non_field(
                 "Must include \"username\" and \"password\".",
@@ -216,6 +233,96 @@ impl AuthService<'_> {
             }
             Some(u) => Ok(u),
         }
+    }
+
+    /// `Authorization: Bearer <personal access token>` (CVAT 2): an unexpired token of an
+    /// active user.
+    /// The user and the token's id.
+    pub async fn authenticate_bearer(&self, token: &str) -> Result<(UserRow, i64)> {
+        let hash = token_hash(token);
+        match self
+            .core
+            .db()
+            .use_access_token(&hash, ferrocat_store::now())
+            .await?
+        {
+            Some((t, u)) if u.is_active => Ok((u, t.id)),
+            Some(_) => Err(Error::Unauthenticated("User inactive or deleted.".into())),
+            None => Err(Error::Unauthenticated("Invalid token.".into())),
+        }
+    }
+
+    /// Creates a personal access token for `actor`: its row and the token, shown once.
+    /// Body: `name` (required, ≤ 256), `expiry_date` (optional, in the future).
+    pub async fn create_access_token(
+        &self,
+        actor: &Actor,
+        body: &Map<String, Value>,
+    ) -> Result<(ferrocat_store::access_tokens::AccessTokenRow, String)> {
+        let mut f = Fields::new(body);
+        let name = f.required_string("name", false);
+        let expiry = f.string("expiry_date", true).filter(|s| !s.is_empty());
+        let mut errs = f.errors;
+        if name.as_ref().is_some_and(|n| n.chars().count() > 256) {
+            errs.add("name", "Ensure this field has no more than 256 characters.");
+        }
+        let expiry = match expiry {
+            None => None,
+            Some(s) => match ferrocat_wire::time::parse(&s) {
+                Some(t) if t > ferrocat_store::now() => Some(t),
+                Some(_) => {
+                    errs.add("expiry_date", "The expiry date must be in the future.");
+                    None
+                }
+                None => {
+                    errs.add(
+                        "expiry_date",
+                        "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].",
+                    );
+                    None
+                }
+            },
+        };
+        errs.into_result()?;
+        let token = format!("{PAT_PREFIX}{}", random_alnum(40));
+        let db = self.core.db();
+        let id = db
+            .insert_access_token(
+                actor.id,
+                &name.unwrap_or_default(),
+                &token_hash(&token),
+                expiry,
+            )
+            .await?;
+        let row = db.access_token(id).await?.ok_or(Error::NotFound)?;
+        Ok((row, token))
+    }
+
+    /// The caller's personal access tokens, newest first.
+    pub async fn access_tokens(
+        &self,
+        actor: &Actor,
+    ) -> Result<Vec<ferrocat_store::access_tokens::AccessTokenRow>> {
+        Ok(self.core.db().access_tokens_of(actor.id).await?)
+    }
+
+    /// One of the caller's tokens (another user's is 404, as if it did not exist).
+    pub async fn access_token(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<ferrocat_store::access_tokens::AccessTokenRow> {
+        match self.core.db().access_token(id).await? {
+            Some(t) if t.user_id == actor.id => Ok(t),
+            _ => Err(Error::NotFound),
+        }
+    }
+
+    /// Revokes one of the caller's tokens.
+    pub async fn revoke_access_token(&self, actor: &Actor, id: i64) -> Result<()> {
+        self.access_token(actor, id).await?;
+        self.core.db().delete_access_token(id).await?;
+        Ok(())
     }
 
     /// `Authorization: Basic …`.

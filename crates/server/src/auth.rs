@@ -1,4 +1,5 @@
-//! Who is calling (api-v1 §3.1): `Authorization: Token`, HTTP Basic, or the `sessionid`
+//! Who is calling (api-v1 §3.1): `Authorization: Token`, `Bearer` (CVAT 2's personal
+//! access tokens), HTTP Basic, or the `sessionid`
 //! cookie with CSRF for unsafe methods. The [`authenticate`] middleware resolves the
 //! credentials once per request and leaves an [`Authn`] for the extractors; it does not
 //! reject anything itself, so public endpoints and unknown paths never require
@@ -25,6 +26,8 @@ const CSRF_MAX_AGE: i64 = 31_449_600;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
     Token,
+    /// A personal access token (its id).
+    Bearer(i64),
     Basic,
     Session,
 }
@@ -120,6 +123,22 @@ async fn resolve(state: &AppState, method: &Method, headers: &HeaderMap) -> Auth
                 Ok(user) => Authn::User {
                     user: Box::new(user),
                     via: Via::Token,
+                    session: None,
+                },
+                Err(e) => Authn::Failed(failure(e)),
+            };
+        }
+        if scheme.eq_ignore_ascii_case("bearer") {
+            // personal access tokens (CVAT 2)
+            if rest.is_empty() || rest.contains(' ') {
+                return Authn::Failed(AuthFailure::Unauthenticated(
+                    "Invalid token header. No credentials provided.".into(),
+                ));
+            }
+            return match auth.authenticate_bearer(rest).await {
+                Ok((user, token_id)) => Authn::User {
+                    user: Box::new(user),
+                    via: Via::Bearer(token_id),
                     session: None,
                 },
                 Err(e) => Authn::Failed(failure(e)),

@@ -18,6 +18,8 @@ pub struct AuthUser {
     pub actor: Actor,
     /// The cookie session the request came with, if any.
     pub session: Option<Session>,
+    /// The personal access token the request came with, if any (its id).
+    pub access_token: Option<i64>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
@@ -39,10 +41,14 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<Authn>() {
-            Some(Authn::User { user, session, .. }) => Ok(MaybeUser(Some(AuthUser {
+            Some(Authn::User { user, session, via }) => Ok(MaybeUser(Some(AuthUser {
                 actor: Actor::from_user(user),
                 user: User::clone(user),
                 session: session.clone(),
+                access_token: match via {
+                    crate::auth::Via::Bearer(id) => Some(*id),
+                    _ => None,
+                },
             }))),
             Some(Authn::Failed(e)) => Err(e.clone().into_api_error()),
             Some(Authn::Anonymous) | None => Ok(MaybeUser(None)),

@@ -179,6 +179,22 @@ impl Db {
         self.with_groups_opt(row).await
     }
 
+    /// The user with this e-mail (case-insensitively), if exactly one has it.
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>> {
+        let sql = format!(
+            "SELECT {USER_COLS} FROM users WHERE email <> '' AND lower(email) = lower($1) ORDER BY id LIMIT 2"
+        );
+        let rows: Vec<UserRow> =
+            with_db!(self, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(email)
+                .fetch_all(p)
+                .await)?;
+        if rows.len() != 1 {
+            return Ok(None);
+        }
+        self.with_groups_opt(rows.into_iter().next()).await
+    }
+
     /// Whether another user (not `except`) has this username, case-insensitively.
     pub async fn username_taken(&self, username: &str, except: Option<i64>) -> Result<bool> {
         let key = username.to_lowercase();

@@ -20,6 +20,7 @@ pub mod projects;
 pub mod server;
 pub mod tasks;
 pub mod users;
+pub mod v2;
 pub mod web;
 
 /// Largest non-file request body (CVAT's setting).
@@ -127,6 +128,7 @@ fn git_routes(state: &AppState) -> Router<AppState> {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api(&state))
+        .nest("/api", v2::router(&state))
         .route(
             "/api/v1/",
             get(server::root).route_layer(middleware::from_fn_with_state(

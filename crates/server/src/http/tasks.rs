@@ -284,7 +284,7 @@ pub async fn upload(
 /// Reads an upload body: multipart file parts named `client_files…` are streamed into
 /// `dir` under their base names; every other part is a text field. JSON and form bodies
 /// carry only fields.
-async fn read_upload(
+pub(crate) async fn read_upload(
     req: Request,
     dir: &std::path::Path,
     max_upload_bytes: Option<u64>,

@@ -1,0 +1,513 @@
+//! The CVAT v2 API (`/api/…`, what `cvat-sdk`/`cvat-cli` 2.80 speak), beside v1: thin
+//! handlers over the same core. This first part is the server's identity, sign-in and
+//! personal access tokens, and users; where a v2 request and answer are the v1 ones,
+//! the v1 handler serves both. CVAT spells some v2 paths with a trailing slash: both
+//! spellings are routed.
+
+use axum::Json;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use axum::{Router, middleware};
+use ferrocat_store::access_tokens::AccessTokenRow;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::error::ApiResult;
+use crate::extract::{AuthUser, Input, Origin};
+use crate::http::users::parse_id;
+use crate::http::{auth, users};
+use crate::pagination::PageQuery;
+
+/// The CVAT version whose v2 API this server follows: `cvat-sdk` 2.80 accepts servers
+/// of 2.80.x and 2.81.x without a warning.
+pub const CVAT_VERSION: &str = "2.80.0";
+
+/// `path` and `path/`, both to `route`.
+fn both(r: Router<AppState>, path: &str, route: MethodRouter<AppState>) -> Router<AppState> {
+    r.route(path, route.clone())
+        .route(&format!("{path}/"), route)
+}
+
+/// The v2 routes, under `/api`.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let mut r = Router::new();
+    // sign-in goes through the handler's own throttle (failures only)
+    r = both(r, "/auth/login", post(auth::login));
+    r = both(r, "/auth/logout", post(auth::logout));
+    r = both(r, "/server/about", get(about));
+    r = both(r, "/users/self", get(users::me));
+    r = both(r, "/users", get(users::list));
+    r = both(r, "/users/{id}", get(users::retrieve));
+    r = both(
+        r,
+        "/auth/access_tokens",
+        get(list_tokens).post(create_token),
+    );
+    r = both(r, "/auth/access_tokens/self", get(current_token));
+    r = both(r, "/tasks", get(list_tasks).post(create_task));
+    r = both(r, "/tasks/{id}", get(retrieve_task).delete(delete_task));
+    r = both(
+        r,
+        "/tasks/{id}/data",
+        // uploads are streamed to disk, so their size is not limited here
+        get(crate::http::tasks::data)
+            .post(upload_data)
+            .layer(axum::extract::DefaultBodyLimit::disable()),
+    );
+    r = both(r, "/tasks/{id}/data/meta", get(data_meta));
+    r = both(r, "/requests/{rq_id}", get(request_status));
+    r = both(
+        r,
+        "/auth/access_tokens/{id}",
+        get(retrieve_token).delete(revoke_token),
+    );
+    r.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        crate::auth::authenticate,
+    ))
+}
+
+/// `GET /api/server/about` (no sign-in needed): the version the SDK checks.
+pub async fn about(State(st): State<AppState>) -> Json<Value> {
+    let a = st.core.server().about();
+    Json(json!({
+        "name": a.name,
+        "description": a.description,
+        "version": CVAT_VERSION,
+        "logo_url": "",
+        "subtitle": format!("ferrocat {}", a.version),
+    }))
+}
+
+fn render_token(
+    t: &AccessTokenRow,
+    me: &AuthUser,
+    tz: chrono_tz::Tz,
+    value: Option<&str>,
+) -> Value {
+    let render = |d| ferrocat_wire::time::render(d, tz);
+    let mut v = json!({
+        "id": t.id,
+        "name": t.name,
+        "created_date": render(t.created_date),
+        "updated_date": render(t.created_date),
+        "expiry_date": t.expiry_date.map(render),
+        "last_used_date": t.last_used_date.map(render),
+        "read_only": false,
+        "owner": {"id": me.user.id, "username": me.user.username, "first_name": me.user.first_name,
+                  "last_name": me.user.last_name},
+    });
+    if let Some(value) = value {
+        v["value"] = json!(value);
+    }
+    v
+}
+
+/// Create a personal access token (`name`, optional `expiry_date`): its value is in
+/// this answer only.
+pub async fn create_token(
+    State(st): State<AppState>,
+    me: AuthUser,
+    input: Input,
+) -> ApiResult<Response> {
+    let (row, token) = st
+        .core
+        .auth()
+        .create_access_token(&me.actor, input.object()?)
+        .await?;
+    let tz = st.core.config().time_zone;
+    Ok((
+        StatusCode::CREATED,
+        Json(render_token(&row, &me, tz, Some(&token))),
+    )
+        .into_response())
+}
+
+/// The caller's tokens (paginated, newest first; values are never shown again).
+pub async fn list_tokens(
+    State(st): State<AppState>,
+    me: AuthUser,
+    origin: Origin,
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Json<ferrocat_wire::Page<Value>>> {
+    let pq = PageQuery::from_query(uri.query());
+    let all = st.core.auth().access_tokens(&me.actor).await?;
+    let (page, offset, limit) = pq.window(all.len() as i64)?;
+    let tz = st.core.config().time_zone;
+    let results = all
+        .iter()
+        .skip(offset as usize)
+        .take(limit.map_or(usize::MAX, |l| l as usize))
+        .map(|t| render_token(t, &me, tz, None))
+        .collect();
+    Ok(Json(pq.envelope(
+        &origin,
+        &uri,
+        all.len() as i64,
+        page,
+        results,
+    )))
+}
+
+/// The token this request was made with (404 for other credentials).
+pub async fn current_token(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<Value>> {
+    let Some(id) = me.access_token else {
+        return Err(crate::error::ApiError::not_found());
+    };
+    let t = st.core.auth().access_token(&me.actor, id).await?;
+    Ok(Json(render_token(
+        &t,
+        &me,
+        st.core.config().time_zone,
+        None,
+    )))
+}
+
+pub async fn retrieve_token(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let t = st
+        .core
+        .auth()
+        .access_token(&me.actor, parse_id(&id)?)
+        .await?;
+    Ok(Json(render_token(
+        &t,
+        &me,
+        st.core.config().time_zone,
+        None,
+    )))
+}
+
+/// Revoke a token: requests with it are refused from now on.
+pub async fn revoke_token(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    st.core
+        .auth()
+        .revoke_access_token(&me.actor, parse_id(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A user as v2 objects embed one (`owner`, `assignee`).
+async fn basic_user(st: &AppState, origin: &Origin, id: Option<i64>) -> ApiResult<Option<Value>> {
+    let Some(id) = id else { return Ok(None) };
+    Ok(st.core.db().user(id).await?.map(|u| {
+        json!({"url": format!("{}/api/users/{}", origin.0, u.id), "id": u.id, "username": u.username,
+               "first_name": u.first_name, "last_name": u.last_name})
+    }))
+}
+
+/// A task as CVAT 2's `TaskRead`: keys whose value is null and whose model does not
+/// allow null (`owner`, `assignee`) are left out.
+async fn render_task(
+    st: &AppState,
+    v: &ferrocat_core::tasks::TaskView,
+    origin: &Origin,
+) -> ApiResult<Value> {
+    let t = &v.task;
+    let tz = st.core.config().time_zone;
+    let render = |d| ferrocat_wire::time::render(d, tz);
+    let url = |p: &str| format!("{}/api/{p}", origin.0);
+    let count = |s: &str| v.jobs.iter().filter(|j| j.status == s).count();
+    let mut out = json!({
+        "url": url(&format!("tasks/{}", t.id)),
+        "id": t.id,
+        "name": t.name,
+        "project_id": t.project_id,
+        "bug_tracker": t.bug_tracker,
+        "created_date": render(t.created_date),
+        "updated_date": render(t.updated_date),
+        "overlap": t.overlap,
+        "segment_size": t.segment_size,
+        "status": t.status,
+        "mode": t.mode,
+        "dimension": "2d",
+        "subset": "",
+        "organization": null,
+        "jobs": {"count": v.jobs.len(), "completed": count("completed"), "validation": count("validation"),
+                 "url": url(&format!("jobs?task_id={}", t.id))},
+        "labels": {"url": url(&format!("labels?task_id={}", t.id))},
+        "size": v.data.as_ref().map_or(0, |d| d.size),
+    });
+    if let Some(d) = &v.data {
+        out["data"] = json!(d.id);
+        out["data_chunk_size"] = json!(d.chunk_size);
+        out["data_original_chunk_type"] = json!(d.original_chunk_type);
+        out["data_compressed_chunk_type"] = json!(d.compressed_chunk_type);
+        out["image_quality"] = json!(d.image_quality);
+        out["media_type"] = json!(if d.is_video() { "video" } else { "image" });
+    }
+    for (key, id) in [("owner", t.owner_id), ("assignee", t.assignee_id)] {
+        if let Some(u) = basic_user(st, origin, id).await? {
+            out[key] = u;
+        }
+    }
+    Ok(out)
+}
+
+/// Tasks visible to the caller, newest first, with v1's filters.
+pub async fn list_tasks(
+    State(st): State<AppState>,
+    me: AuthUser,
+    origin: Origin,
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Json<ferrocat_wire::Page<Value>>> {
+    let pq = PageQuery::from_query(uri.query());
+    let pairs = crate::extract::QueryPairs::parse(uri.query()).0;
+    let mut w = crate::pagination::Window::new(&pq);
+    let listed = st
+        .core
+        .tasks()
+        .list(&me.actor, &pairs, |count| w.apply(count))
+        .await;
+    let (count, views) = w.finish(listed)?;
+    let mut results = Vec::with_capacity(views.len());
+    for v in &views {
+        results.push(render_task(&st, v, &origin).await?);
+    }
+    Ok(Json(pq.envelope(&origin, &uri, count, w.page_no, results)))
+}
+
+pub async fn retrieve_task(
+    State(st): State<AppState>,
+    me: AuthUser,
+    origin: Origin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let v = st.core.tasks().get(&me.actor, parse_id(&id)?).await?;
+    Ok(Json(render_task(&st, &v, &origin).await?))
+}
+
+/// `TaskWriteRequest` (name, labels, project_id, segment_size, overlap, subset,
+/// bug_tracker) through v1's validation; `subset` is not kept.
+pub async fn create_task(
+    State(st): State<AppState>,
+    me: AuthUser,
+    origin: Origin,
+    input: Input,
+) -> ApiResult<Response> {
+    let v = st.core.tasks().create(&me.actor, input.object()?).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(render_task(&st, &v, &origin).await?),
+    )
+        .into_response())
+}
+
+pub async fn delete_task(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    st.core.tasks().delete(&me.actor, parse_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The staging folder of a task's v2 upload session (`Upload-Start` … `Upload-Finish`),
+/// and the file listing the uploaded names in arrival order beside it. A session lives
+/// on the replica that received it (scale-out moves it to the media store).
+fn session_paths(st: &AppState, task_id: i64) -> (std::path::PathBuf, std::path::PathBuf) {
+    let tmp = st.core.config().data_dir.join("tmp");
+    (
+        tmp.join(format!("v2-upload-task-{task_id}")),
+        tmp.join(format!("v2-upload-task-{task_id}.names")),
+    )
+}
+
+/// The request id of a task's data processing.
+fn create_rq(task_id: i64) -> String {
+    format!("create:task-{task_id}")
+}
+
+/// `POST /api/tasks/{id}/data/`: CVAT 2's upload session (`Upload-Start`: 202;
+/// `Upload-Multiple` batches of `client_files`: 200; `Upload-Finish` with the options:
+/// 202 `{rq_id}`), or, with neither header, one request as v1 (202 `{rq_id}`).
+pub async fn upload_data(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+    req: axum::extract::Request,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    let (start, multiple, finish) = {
+        let h = req.headers();
+        (
+            h.contains_key("upload-start"),
+            h.contains_key("upload-multiple"),
+            h.contains_key("upload-finish"),
+        )
+    };
+    let tasks = st.core.tasks();
+    tasks.can_attach_data(&me.actor, id).await?;
+    let (session, names_file) = session_paths(&st, id);
+    let max = st.core.config().max_upload_bytes;
+    let io = |e: std::io::Error| crate::error::ApiError::Internal(format!("upload session: {e}"));
+    if start && !finish {
+        let _ = tokio::fs::remove_dir_all(&session).await;
+        tokio::fs::create_dir_all(&session).await.map_err(io)?;
+        tokio::fs::write(&names_file, b"").await.map_err(io)?;
+        return Ok(StatusCode::ACCEPTED.into_response());
+    }
+    if multiple && !finish {
+        if !tokio::fs::try_exists(&session).await.unwrap_or(false) {
+            return Err(crate::error::ApiError::BadRequest(
+                "No upload session: send Upload-Start first".into(),
+            ));
+        }
+        let batch = tasks.staging_dir().await?;
+        let read = crate::http::tasks::read_upload(req, &batch, max).await;
+        let names = match read {
+            Ok((_, names)) => names,
+            Err(e) => {
+                let _ = tokio::fs::remove_dir_all(&batch).await;
+                return Err(e);
+            }
+        };
+        let mut listed = tokio::fs::read_to_string(&names_file)
+            .await
+            .unwrap_or_default();
+        for n in &names {
+            if listed.lines().any(|l| l == n) {
+                let _ = tokio::fs::remove_dir_all(&batch).await;
+                return Err(crate::error::ApiError::Invalid(
+                    ferrocat_wire::FieldErrors::single(
+                        "client_files",
+                        format!("Duplicate file name: {n}"),
+                    ),
+                ));
+            }
+        }
+        for n in &names {
+            tokio::fs::rename(batch.join(n), session.join(n))
+                .await
+                .map_err(io)?;
+            listed.push_str(n);
+            listed.push('\n');
+        }
+        let _ = tokio::fs::remove_dir_all(&batch).await;
+        tokio::fs::write(&names_file, listed).await.map_err(io)?;
+        return Ok(StatusCode::OK.into_response());
+    }
+    let (dir, mut fields, names) = if finish {
+        let scratch = tasks.staging_dir().await?;
+        let read = crate::http::tasks::read_upload(req, &scratch, max).await;
+        let _ = tokio::fs::remove_dir_all(&scratch).await;
+        let (fields, _) = read?;
+        let listed = tokio::fs::read_to_string(&names_file)
+            .await
+            .unwrap_or_default();
+        if !tokio::fs::try_exists(&session).await.unwrap_or(false) {
+            tokio::fs::create_dir_all(&session).await.map_err(io)?;
+        }
+        let names: Vec<String> = listed
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        (session.clone(), fields, names)
+    } else {
+        let staged = tasks.staging_dir().await?;
+        match crate::http::tasks::read_upload(req, &staged, max).await {
+            Ok((fields, names)) => (staged, fields, names),
+            Err(e) => {
+                let _ = tokio::fs::remove_dir_all(&staged).await;
+                return Err(e);
+            }
+        }
+    };
+    // options of the finish may also come as query parameters (api-v2.md §4); v2's
+    // booleans and lists arrive as JSON
+    fields.remove("upload_file_order");
+    let attached = tasks.attach_data(&me.actor, id, &fields, names, &dir).await;
+    let _ = tokio::fs::remove_file(&names_file).await;
+    if attached.is_err() {
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+    }
+    attached?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"rq_id": create_rq(id)}))).into_response())
+}
+
+/// `GET /api/requests/{rq_id}`: a background request as CVAT 2's `Request`. Task data
+/// processing is served here now; exports, imports and backups join with their v2
+/// endpoints.
+pub async fn request_status(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(rq): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let not_found = crate::error::ApiError::not_found;
+    let tid = rq
+        .strip_prefix("create:task-")
+        .and_then(|t| t.parse::<i64>().ok())
+        .ok_or_else(not_found)?;
+    let status = st.core.tasks().status(&me.actor, tid).await?;
+    let tz = st.core.config().time_zone;
+    let item = st
+        .core
+        .db()
+        .queue_item(&ferrocat_core::tasks::data_key(tid))
+        .await?;
+    let (state, progress) = match status.state.as_str() {
+        "Queued" => ("queued", 0.0),
+        "Started" => ("started", progress_of(&status.message)),
+        "Failed" => ("failed", 0.0),
+        _ => ("finished", 1.0),
+    };
+    let when = item
+        .as_ref()
+        .map(|i| ferrocat_wire::time::render(i.updated, tz));
+    Ok(Json(json!({
+        "id": rq,
+        "status": state,
+        "message": status.message,
+        "progress": progress,
+        "operation": {"type": "create:task", "target": "task", "task_id": tid, "project_id": null,
+                      "job_id": null, "format": null, "function_id": null},
+        "created_date": when.clone().unwrap_or_else(|| ferrocat_wire::time::render(ferrocat_store::now(), tz)),
+        "started_date": when.clone(),
+        "finished_date": if state == "finished" || state == "failed" { when } else { None },
+        "result_url": null,
+        "result_id": if state == "finished" { Some(tid) } else { None },
+        "owner": {"id": me.user.id, "username": me.user.username},
+    })))
+}
+
+/// The percentage in a progress message ("… 42%"), as a fraction.
+fn progress_of(message: &str) -> f64 {
+    message
+        .split_whitespace()
+        .filter_map(|w| w.strip_suffix('%')?.parse::<f64>().ok())
+        .next_back()
+        .map_or(0.0, |p| (p / 100.0).clamp(0.0, 1.0))
+}
+
+/// `GET /api/tasks/{id}/data/meta` as CVAT 2's `DataMetaRead`: v1's meta plus
+/// `chunks_updated_date`, `deleted_frames` and each frame's `related_files`.
+pub async fn data_meta(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let meta = st.core.tasks().meta(&me.actor, id).await?;
+    let task = st.core.tasks().get(&me.actor, id).await?;
+    let tz = st.core.config().time_zone;
+    let mut v =
+        serde_json::to_value(&meta).map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
+    v["chunks_updated_date"] = json!(ferrocat_wire::time::render(task.task.updated_date, tz));
+    v["deleted_frames"] = json!([]);
+    if let Some(frames) = v["frames"].as_array_mut() {
+        for f in frames {
+            f["related_files"] = json!(0);
+        }
+    }
+    Ok(Json(v))
+}
