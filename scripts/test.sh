@@ -28,7 +28,8 @@ install_media_tools || [ -z "${CI:-}" ] || exit 1
 
 # Python tools for the tests, each in a venv under target/ rebuilt when its pinned
 # requirements change: the format consumers (pycocotools, Datumaro) of the
-# import/export tests, and Schemathesis for the OpenAPI fuzzing.
+# import/export tests, Schemathesis for the OpenAPI fuzzing, and CVAT's own v2 clients
+# (cvat-sdk, cvat-cli 2.80).
 make_venv() { # requirements file, venv folder, what it is for
   local req="$1" venv="$2"
   if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/requirements.txt"; then
@@ -47,7 +48,9 @@ make_venv() { # requirements file, venv folder, what it is for
 }
 make_venv crates/server/tests/python/requirements.txt target/test-venv "the checks by pycocotools and Datumaro"
 make_venv crates/server/tests/python/schemathesis.txt target/schemathesis-venv "the Schemathesis run"
-for tool in "target/test-venv/bin/python:FERROCAT_TEST_PYTHON" "target/schemathesis-venv/bin/schemathesis:FERROCAT_TEST_SCHEMATHESIS"; do
+make_venv crates/server/tests/python/cvat-cli.txt target/cvat-venv "the cvat-sdk/cvat-cli 2.80 checks"
+for tool in "target/test-venv/bin/python:FERROCAT_TEST_PYTHON" "target/schemathesis-venv/bin/schemathesis:FERROCAT_TEST_SCHEMATHESIS" \
+    "target/cvat-venv/bin/cvat-cli:FERROCAT_TEST_CVAT_CLI"; do
   path="${tool%%:*}" var="${tool##*:}"
   if [ -x "$path" ]; then
     export "$var=$PWD/$path"

@@ -22,4 +22,5 @@ mod schemathesis;
 mod server;
 mod tasks;
 mod users;
+mod v2;
 mod video;
