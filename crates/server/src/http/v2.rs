@@ -5,6 +5,7 @@
 //! spellings are routed.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -17,7 +18,7 @@ use crate::app::AppState;
 use crate::error::ApiResult;
 use crate::extract::{AuthUser, Input, Origin};
 use crate::http::users::parse_id;
-use crate::http::{auth, users};
+use crate::http::{annotations, auth, users};
 use crate::pagination::PageQuery;
 
 /// The CVAT version whose v2 API this server follows: `cvat-sdk` 2.80 accepts servers
@@ -58,6 +59,25 @@ pub fn router(state: &AppState) -> Router<AppState> {
     );
     r = both(r, "/tasks/{id}/data/meta", get(data_meta));
     r = both(r, "/requests/{rq_id}", get(request_status));
+    r = both(r, "/jobs", get(list_jobs));
+    r = both(r, "/jobs/{id}", get(retrieve_job));
+    r = both(
+        r,
+        "/jobs/{id}/annotations",
+        get(annotations::job_get)
+            .put(job_put)
+            .patch(job_patch)
+            .delete(annotations::job_delete),
+    );
+    r = both(
+        r,
+        "/tasks/{id}/annotations",
+        get(annotations::task_get)
+            .put(task_put)
+            .patch(task_patch)
+            .delete(annotations::task_delete),
+    );
+    r = both(r, "/labels", get(list_labels));
     r = both(
         r,
         "/auth/access_tokens/{id}",
@@ -511,3 +531,282 @@ pub async fn data_meta(
     }
     Ok(Json(v))
 }
+
+/// A job as CVAT 2's `JobRead`. `stage` and `state` are derived from the one status
+/// ferrocat keeps (CVAT 1.1's): annotation → annotation/in progress, validation →
+/// validation/in progress, completed → acceptance/completed.
+async fn render_job(
+    st: &AppState,
+    j: &ferrocat_store::tasks::JobRow,
+    v: &ferrocat_core::tasks::TaskView,
+    origin: &Origin,
+) -> ApiResult<Value> {
+    let tz = st.core.config().time_zone;
+    let render = |d| ferrocat_wire::time::render(d, tz);
+    let t = &v.task;
+    let (stage, state) = match j.status.as_str() {
+        "validation" => ("validation", "in progress"),
+        "completed" => ("acceptance", "completed"),
+        _ => ("annotation", "in progress"),
+    };
+    let mut out = json!({
+        "url": format!("{}/api/jobs/{}", origin.0, j.id),
+        "id": j.id,
+        "task_id": t.id,
+        "task_name": t.name,
+        "project_id": t.project_id,
+        "dimension": "2d",
+        "mode": t.mode,
+        "bug_tracker": t.bug_tracker,
+        "status": j.status,
+        "stage": stage,
+        "state": state,
+        "type": "annotation",
+        "frame_count": j.stop_frame - j.start_frame + 1,
+        "start_frame": j.start_frame,
+        "stop_frame": j.stop_frame,
+        "created_date": render(t.created_date),
+        "updated_date": render(t.updated_date),
+        "organization": null,
+        "issues": {"url": format!("{}/api/issues?job_id={}", origin.0, j.id), "count": 0},
+        "labels": {"url": format!("{}/api/labels?job_id={}", origin.0, j.id)},
+    });
+    if let Some(d) = &v.data {
+        out["data_chunk_size"] = json!(d.chunk_size);
+        out["data_original_chunk_type"] = json!(d.original_chunk_type);
+        out["data_compressed_chunk_type"] = json!(d.compressed_chunk_type);
+        out["media_type"] = json!(if d.is_video() { "video" } else { "image" });
+    }
+    if let Some(u) = basic_user(st, origin, j.assignee_id).await? {
+        out["assignee"] = u;
+    }
+    Ok(out)
+}
+
+/// The tasks a `task_id=` / `job_id=` query names, checked for access, or every
+/// task the caller sees.
+async fn scoped_tasks(
+    st: &AppState,
+    me: &AuthUser,
+    pairs: &[(String, String)],
+) -> ApiResult<Vec<ferrocat_core::tasks::TaskView>> {
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let tasks = st.core.tasks();
+    if let Some(tid) = get("task_id") {
+        return Ok(vec![tasks.get(&me.actor, parse_id(tid)?).await?]);
+    }
+    if let Some(jid) = get("job_id") {
+        let job = tasks.job(&me.actor, parse_id(jid)?).await?;
+        return Ok(vec![tasks.get(&me.actor, job.task_id).await?]);
+    }
+    let (_, all) = tasks.list(&me.actor, &[], |_| Ok((0, None))).await?;
+    Ok(all)
+}
+
+/// `GET /api/jobs`: jobs of the tasks the caller sees; filters `task_id`,
+/// `assignee` (user name), `state`, `stage`; paginated.
+pub async fn list_jobs(
+    State(st): State<AppState>,
+    me: AuthUser,
+    origin: Origin,
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Json<ferrocat_wire::Page<Value>>> {
+    let pq = PageQuery::from_query(uri.query());
+    let pairs = crate::extract::QueryPairs::parse(uri.query()).0;
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    let mut rows = Vec::new();
+    for v in scoped_tasks(&st, &me, &pairs).await? {
+        let facts = st.core.tasks().jobs(&me.actor, v.task.id).await;
+        let Ok(jobs) = facts else { continue };
+        for j in &jobs {
+            rows.push(render_job(&st, j, &v, &origin).await?);
+        }
+    }
+    let assignee = get("assignee");
+    rows.retain(|r| {
+        ["state", "stage"]
+            .iter()
+            .all(|k| get(k).is_none_or(|want| r[*k] == want.as_str()))
+            && assignee
+                .as_ref()
+                .is_none_or(|a| r["assignee"]["username"] == a.as_str())
+    });
+    rows.sort_by_key(|r| std::cmp::Reverse(r["id"].as_i64().unwrap_or_default()));
+    let (page, offset, limit) = pq.window(rows.len() as i64)?;
+    let count = rows.len() as i64;
+    let results = rows
+        .into_iter()
+        .skip(offset as usize)
+        .take(limit.map_or(usize::MAX, |l| l as usize))
+        .collect();
+    Ok(Json(pq.envelope(&origin, &uri, count, page, results)))
+}
+
+pub async fn retrieve_job(
+    State(st): State<AppState>,
+    me: AuthUser,
+    origin: Origin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tasks = st.core.tasks();
+    let j = tasks.job(&me.actor, parse_id(&id)?).await?;
+    let v = tasks.get_unchecked(j.task_id).await?;
+    Ok(Json(render_job(&st, &j, &v, &origin).await?))
+}
+
+/// `GET /api/labels?task_id=|job_id=`: the labels of a task (or of a job's task), or of
+/// every task the caller sees; paginated.
+pub async fn list_labels(
+    State(st): State<AppState>,
+    me: AuthUser,
+    origin: Origin,
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Json<ferrocat_wire::Page<Value>>> {
+    let pq = PageQuery::from_query(uri.query());
+    let pairs = crate::extract::QueryPairs::parse(uri.query()).0;
+    let mut rows = Vec::new();
+    for v in scoped_tasks(&st, &me, &pairs).await? {
+        for l in crate::http::tasks::render_labels(&v.labels) {
+            let mut value = serde_json::to_value(&l)
+                .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
+            value["task_id"] = json!(v.task.id);
+            value["project_id"] = json!(v.task.project_id);
+            value["parent_id"] = Value::Null;
+            value["has_parent"] = json!(false);
+            value["sublabels"] = json!([]);
+            value["type"] = json!("any");
+            value["color"] = json!("");
+            rows.push(value);
+        }
+    }
+    let (page, offset, limit) = pq.window(rows.len() as i64)?;
+    let count = rows.len() as i64;
+    let results = rows
+        .into_iter()
+        .skip(offset as usize)
+        .take(limit.map_or(usize::MAX, |l| l as usize))
+        .collect();
+    Ok(Json(pq.envelope(&origin, &uri, count, page, results)))
+}
+
+/// CVAT 2's annotation bodies, in v1's terms: what v2 lets a client leave out gets its
+/// default (`version` 0, empty `tags`/`shapes`/`tracks`, per object `attributes` [],
+/// `group` 0, `occluded`/`outside` false, `z_order` 0). `rotation` and `elements` are
+/// CVAT 2 shape features ferrocat does not store: 0 and `[]` are dropped, anything else
+/// is refused with 400 rather than lost. A body that is not a JSON object goes on as it
+/// is, for v1 to report.
+fn with_v2_defaults(body: Bytes) -> ApiResult<Bytes> {
+    let Ok(Value::Object(mut doc)) = serde_json::from_slice::<Value>(&body) else {
+        return Ok(body);
+    };
+    let refuse = |key: &str, what: &str| {
+        crate::error::ApiError::Invalid(ferrocat_wire::FieldErrors::single(
+            key,
+            format!("{what} is not supported by this server"),
+        ))
+    };
+    fn fill(o: &mut serde_json::Map<String, Value>, defaults: &[(&str, Value)]) {
+        for (k, v) in defaults {
+            if o.get(*k).is_none_or(Value::is_null) {
+                o.insert((*k).to_string(), v.clone());
+            }
+        }
+    }
+    fn fix_shape(
+        o: &mut serde_json::Map<String, Value>,
+        key: &str,
+        refuse: &dyn Fn(&str, &str) -> crate::error::ApiError,
+    ) -> ApiResult<()> {
+        if let Some(r) = o.remove("rotation")
+            && r.as_f64().is_some_and(|r| r != 0.0)
+        {
+            return Err(refuse(key, "A rotated shape"));
+        }
+        if let Some(e) = o.remove("elements")
+            && e.as_array().is_some_and(|e| !e.is_empty())
+        {
+            return Err(refuse(key, "A skeleton (shape elements)"));
+        }
+        Ok(())
+    }
+    fill(
+        &mut doc,
+        &[
+            ("version", json!(0)),
+            ("tags", json!([])),
+            ("shapes", json!([])),
+            ("tracks", json!([])),
+        ],
+    );
+    let object = [("attributes", json!([])), ("group", json!(0))];
+    let shape = [
+        ("occluded", json!(false)),
+        ("z_order", json!(0)),
+        ("attributes", json!([])),
+    ];
+    for key in ["tags", "shapes", "tracks"] {
+        let Some(items) = doc.get_mut(key).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for item in items.iter_mut().filter_map(Value::as_object_mut) {
+            fill(item, &object);
+            if key == "shapes" {
+                fill(item, &shape);
+                fix_shape(item, key, &refuse)?;
+            }
+            if key == "tracks" {
+                if let Some(e) = item.remove("elements")
+                    && e.as_array().is_some_and(|e| !e.is_empty())
+                {
+                    return Err(refuse(key, "A skeleton track (elements)"));
+                }
+                let Some(ks) = item.get_mut("shapes").and_then(Value::as_array_mut) else {
+                    continue;
+                };
+                for k in ks.iter_mut().filter_map(Value::as_object_mut) {
+                    fill(k, &shape);
+                    fill(k, &[("outside", json!(false))]);
+                    fix_shape(k, key, &refuse)?;
+                }
+            }
+        }
+    }
+    serde_json::to_vec(&doc)
+        .map(Bytes::from)
+        .map_err(|e| crate::error::ApiError::Internal(e.to_string()))
+}
+
+macro_rules! v2_write {
+    ($name:ident, $v1:path) => {
+        /// The v1 write with CVAT 2's defaults filled in ([`with_v2_defaults`]).
+        pub async fn $name(
+            st: State<AppState>,
+            me: AuthUser,
+            id: Path<String>,
+            method: axum::http::Method,
+            uri: OriginalUri,
+            headers: axum::http::HeaderMap,
+            body: Bytes,
+        ) -> ApiResult<Response> {
+            let body = with_v2_defaults(body)?;
+            $v1(st, me, id, method, uri, headers, body).await
+        }
+    };
+}
+
+v2_write!(job_put, annotations::job_put);
+v2_write!(job_patch, annotations::job_patch);
+v2_write!(task_put, annotations::task_put);
+v2_write!(task_patch, annotations::task_patch);

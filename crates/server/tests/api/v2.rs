@@ -12,7 +12,11 @@ use crate::common::{ADMIN_PASSWORD, TestApp};
 use crate::db_tests;
 use crate::media::jpeg;
 
-db_tests!(cvat_cli_task_commands, access_tokens_and_the_sdk);
+db_tests!(
+    cvat_cli_task_commands,
+    access_tokens_and_the_sdk,
+    sdk_task_jobs_annotations_frames
+);
 
 /// `cvat-cli` of the test venv, if any (required in CI).
 fn cli() -> Option<PathBuf> {
@@ -323,4 +327,113 @@ async fn access_tokens_and_the_sdk(app: TestApp) {
         app.get("/api/auth/access_tokens", &t).await.body["count"],
         0
     );
+}
+
+/// A `cvat_sdk.make_client` script: creates a task from local files, lists its jobs and
+/// labels, adds a shape to the job and reads it back through `job.get_annotations()`,
+/// downloads a frame; prints what it saw as JSON.
+const SDK_SCRIPT: &str = r#"
+import json, sys
+from cvat_sdk import make_client, models
+from cvat_sdk.core.proxies.annotations import AnnotationUpdateAction
+from cvat_sdk.core.proxies.tasks import ResourceType
+host, port, password, *files = sys.argv[1:]
+with make_client(host, port=int(port), credentials=("admin", password)) as c:
+    task = c.tasks.create_from_data(
+        spec={"name": "from the sdk", "labels": [{"name": "car"}, {"name": "bus"}], "segment_size": 2},
+        resource_type=ResourceType.LOCAL, resources=files)
+    jobs = task.get_jobs()
+    labels = task.get_labels()
+    job = sorted(jobs, key=lambda j: j.start_frame)[0]
+    job.update_annotations(models.PatchedLabeledDataRequest(shapes=[models.LabeledShapeRequest(
+        type="rectangle", frame=1, label_id=labels[1].id, points=[1.0, 2.0, 10.0, 12.0])]),
+        action=AnnotationUpdateAction.CREATE)
+    anns = job.get_annotations()
+    frame = task.get_frame(0, quality="original").read()
+    meta = task.get_meta()
+    print(json.dumps({"task": task.id, "jobs": [[j.start_frame, j.stop_frame] for j in jobs],
+        "labels": [l.name for l in labels], "shapes": [[s.frame, s.label_id, s.points] for s in anns.shapes],
+        "bus": labels[1].id, "frame": len(frame), "frames": len(meta.frames), "size": task.size}))
+"#;
+
+async fn sdk_task_jobs_annotations_frames(app: TestApp) {
+    let Some(cli) = cli() else { return };
+    let python = cli.parent().unwrap().join("python");
+    let dir = tempfile::tempdir().unwrap();
+    let mut args: Vec<String> = vec!["-c".into(), SDK_SCRIPT.into()];
+    let (host, port) = host_port(&app);
+    args.extend([host, port, ADMIN_PASSWORD.to_string()]);
+    for i in 0..3 {
+        let p = dir.path().join(format!("p{i}.jpg"));
+        std::fs::write(&p, jpeg(40, 30, i)).unwrap();
+        args.push(p.display().to_string());
+    }
+    let out =
+        tokio::task::spawn_blocking(move || Command::new(python).args(&args).output().unwrap())
+            .await
+            .unwrap();
+    let printed = ok(&out, "the SDK script");
+    let seen: Value = serde_json::from_str(printed.lines().last().unwrap()).unwrap();
+    assert_eq!(seen["size"], 3);
+    assert_eq!(seen["frames"], 3);
+    assert_eq!(seen["labels"], json!(["car", "bus"]));
+    let mut jobs = seen["jobs"].as_array().unwrap().clone();
+    jobs.sort_by_key(|j| j[0].as_i64());
+    assert_eq!(jobs, vec![json!([0, 1]), json!([2, 2])]);
+    assert_eq!(
+        seen["shapes"],
+        json!([[1, seen["bus"], [1.0, 2.0, 10.0, 12.0]]])
+    );
+    assert!(seen["frame"].as_u64().unwrap() > 100);
+    // the v1 API sees the SDK's shape
+    let tid = seen["task"].as_i64().unwrap();
+    let doc = app
+        .get(
+            &format!("/api/v1/tasks/{tid}/annotations"),
+            &app.admin_token,
+        )
+        .await
+        .body;
+    assert_eq!(doc["shapes"][0]["points"], json!([1.0, 2.0, 10.0, 12.0]));
+    // what ferrocat cannot store is refused, not dropped; nothing changes
+    let job = app
+        .get(&format!("/api/v1/tasks/{tid}/jobs"), &app.admin_token)
+        .await
+        .body[0]["id"]
+        .as_i64()
+        .unwrap();
+    for (extra, field) in [
+        (json!({"rotation": 30.0}), "shapes"),
+        (
+            json!({"elements": [{"type": "points", "frame": 0, "label_id": 1, "points": [1.0, 1.0]}]}),
+            "shapes",
+        ),
+    ] {
+        let mut shape = json!({"type": "rectangle", "frame": 0, "label_id": seen["bus"], "points": [1.0, 1.0, 5.0, 5.0]});
+        for (k, v) in extra.as_object().unwrap() {
+            shape[k] = v.clone();
+        }
+        let r = app
+            .call(
+                Method::PATCH,
+                &format!("/api/jobs/{job}/annotations/?action=create"),
+                Some(&app.admin_token),
+                Some(json!({"shapes": [shape]})),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{extra}: {}", r.body);
+        assert!(
+            r.body[field][0].as_str().unwrap().contains("not supported"),
+            "{}",
+            r.body
+        );
+    }
+    let after = app
+        .get(
+            &format!("/api/v1/tasks/{tid}/annotations"),
+            &app.admin_token,
+        )
+        .await
+        .body;
+    assert_eq!(after["shapes"].as_array().unwrap().len(), 1);
 }
