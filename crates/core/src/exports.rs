@@ -216,7 +216,7 @@ impl ExportService<'_> {
             }
             Target::Project(id) => {
                 let p = self.core.projects().authorized_access(actor, id).await?;
-                let tasks = project_tasks(self.core, id).await?;
+                let tasks = self.core.db().project_tasks(id).await?;
                 // FNV-1a over (id, updated) of every task: any change makes a new stamp
                 let mut h: u64 = 0xcbf2_9ce4_8422_2325;
                 let mut updated = p.updated_date;
@@ -321,25 +321,6 @@ impl ExportService<'_> {
             _ => Ok(ExportAnswer::Accepted),
         }
     }
-}
-
-/// The tasks of a project, in id order.
-async fn project_tasks(core: &Core, id: i64) -> Result<Vec<ferrocat_store::tasks::TaskRow>> {
-    let mut tasks = core
-        .db()
-        .list_tasks(
-            ferrocat_store::tasks::TaskVisibility::All,
-            &ferrocat_store::tasks::TaskFilter {
-                project_id: Some(id),
-                ..Default::default()
-            },
-            &[],
-            0,
-            None,
-        )
-        .await?;
-    tasks.sort_by_key(|t| t.id);
-    Ok(tasks)
 }
 
 /// Runs one export queue item (in a worker).
@@ -752,7 +733,7 @@ async fn collect_project(
     let mut segments = vec![];
     let mut parts = vec![];
     let mut modes = std::collections::BTreeSet::new();
-    for task in project_tasks(core, project_id).await? {
+    for task in core.db().project_tasks(project_id).await? {
         let (meta, task_frames, task_doc, task_labels) = collect(core, task.id, origin).await?;
         if task_frames.is_empty() {
             continue;

@@ -15,7 +15,7 @@
 use ferrocat_store::projects::{
     NewProject, ProjectFilter, ProjectPatch, ProjectRow, ProjectSort, ProjectVisibility,
 };
-use ferrocat_store::tasks::{AttrRow, LabelRow, NewAttr, NewLabel, TaskFilter};
+use ferrocat_store::tasks::{AttrRow, LabelRow, NewAttr, NewLabel};
 use ferrocat_wire::{FieldErrors, Fields};
 use serde_json::{Map, Value, json};
 
@@ -115,20 +115,9 @@ impl ProjectService<'_> {
         let policy = self.core.config().policy;
         let mut annotates = false;
         if !(actor.has(Role::Admin) || actor.has(Role::Observer) || actor.is_superuser) {
-            let ids = db.project_task_ids(p.id).await?;
+            let tasks = db.project_tasks(p.id).await?;
+            let ids: Vec<i64> = tasks.iter().map(|t| t.id).collect();
             let jobs = db.jobs_of(&ids).await?;
-            let tasks = db
-                .list_tasks(
-                    ferrocat_store::tasks::TaskVisibility::All,
-                    &TaskFilter {
-                        project_id: Some(p.id),
-                        ..Default::default()
-                    },
-                    &[],
-                    0,
-                    None,
-                )
-                .await?;
             annotates = tasks.iter().any(|t| {
                 let facts = TaskFacts {
                     owner: t.owner_id,

@@ -109,6 +109,26 @@ fn invalid_page() -> ApiError {
     ApiError::NotFound("Invalid page.".into())
 }
 
+impl PageQuery {
+    /// The page this query asks for out of `rows` already in memory (short lists built
+    /// by the handler: a user's tokens, the jobs or labels of a few tasks).
+    pub fn page_of<T>(
+        &self,
+        origin: &Origin,
+        uri: &Uri,
+        rows: Vec<T>,
+    ) -> Result<Page<T>, ApiError> {
+        let count = rows.len() as i64;
+        let (page, offset, limit) = self.window(count)?;
+        let results = rows
+            .into_iter()
+            .skip(offset as usize)
+            .take(limit.map_or(usize::MAX, |l| l as usize))
+            .collect();
+        Ok(self.envelope(origin, uri, count, page, results))
+    }
+}
+
 /// A page window handed to a core list as its `window` closure: remembers the page
 /// number it chose and a paging error (a page past the end, say), which
 /// [`Window::finish`] returns in place of the core's error.

@@ -233,15 +233,20 @@ impl Db {
             .await
     }
 
-    /// Ids of a project's tasks, in id order.
-    pub async fn project_task_ids(&self, id: i64) -> Result<Vec<i64>> {
-        let rows: Vec<(i64,)> = with_db!(self, |p| sqlx::query_as(
-            "SELECT id FROM tasks WHERE project_id = $1 ORDER BY id"
+    /// A project's tasks, in id order.
+    pub async fn project_tasks(&self, id: i64) -> Result<Vec<crate::tasks::TaskRow>> {
+        let filter = crate::tasks::TaskFilter {
+            project_id: Some(id),
+            ..Default::default()
+        };
+        self.list_tasks(
+            crate::tasks::TaskVisibility::All,
+            &filter,
+            &[(crate::tasks::TaskSort::Id, false)],
+            0,
+            None,
         )
-        .bind(id)
-        .fetch_all(p)
-        .await)?;
-        Ok(rows.into_iter().map(|(i,)| i).collect())
+        .await
     }
 
     /// Updates a project's fields and merges `labels` by name into the project and into

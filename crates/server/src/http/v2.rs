@@ -153,22 +153,16 @@ pub async fn list_tokens(
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Json<ferrocat_wire::Page<Value>>> {
     let pq = PageQuery::from_query(uri.query());
-    let all = st.core.auth().access_tokens(&me.actor).await?;
-    let (page, offset, limit) = pq.window(all.len() as i64)?;
     let tz = st.core.config().time_zone;
-    let results = all
+    let rows = st
+        .core
+        .auth()
+        .access_tokens(&me.actor)
+        .await?
         .iter()
-        .skip(offset as usize)
-        .take(limit.map_or(usize::MAX, |l| l as usize))
         .map(|t| render_token(t, &me, tz, None))
         .collect();
-    Ok(Json(pq.envelope(
-        &origin,
-        &uri,
-        all.len() as i64,
-        page,
-        results,
-    )))
+    Ok(Json(pq.page_of(&origin, &uri, rows)?))
 }
 
 /// The token this request was made with (404 for other credentials).
@@ -216,19 +210,36 @@ pub async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A user as v2 objects embed one (`owner`, `assignee`).
-async fn basic_user(st: &AppState, origin: &Origin, id: Option<i64>) -> ApiResult<Option<Value>> {
-    let Some(id) = id else { return Ok(None) };
-    Ok(st.core.db().user(id).await?.map(|u| {
-        json!({"url": format!("{}/api/users/{}", origin.0, u.id), "id": u.id, "username": u.username,
-               "first_name": u.first_name, "last_name": u.last_name})
-    }))
+/// Users as v2 objects embed them (`owner`, `assignee`), each read once per request
+/// (a page of tasks or jobs names the same few users again and again).
+#[derive(Default)]
+struct Users(std::collections::HashMap<i64, Option<Value>>);
+
+impl Users {
+    async fn get(
+        &mut self,
+        st: &AppState,
+        origin: &Origin,
+        id: Option<i64>,
+    ) -> ApiResult<Option<Value>> {
+        let Some(id) = id else { return Ok(None) };
+        if let Some(u) = self.0.get(&id) {
+            return Ok(u.clone());
+        }
+        let u = st.core.db().user(id).await?.map(|u| {
+            json!({"url": format!("{}/api/users/{}", origin.0, u.id), "id": u.id, "username": u.username,
+                   "first_name": u.first_name, "last_name": u.last_name})
+        });
+        self.0.insert(id, u.clone());
+        Ok(u)
+    }
 }
 
 /// A task as CVAT 2's `TaskRead`: keys whose value is null and whose model does not
 /// allow null (`owner`, `assignee`) are left out.
 async fn render_task(
     st: &AppState,
+    users: &mut Users,
     v: &ferrocat_core::tasks::TaskView,
     origin: &Origin,
 ) -> ApiResult<Value> {
@@ -266,7 +277,7 @@ async fn render_task(
         out["media_type"] = json!(if d.is_video() { "video" } else { "image" });
     }
     for (key, id) in [("owner", t.owner_id), ("assignee", t.assignee_id)] {
-        if let Some(u) = basic_user(st, origin, id).await? {
+        if let Some(u) = users.get(st, origin, id).await? {
             out[key] = u;
         }
     }
@@ -290,8 +301,9 @@ pub async fn list_tasks(
         .await;
     let (count, views) = w.finish(listed)?;
     let mut results = Vec::with_capacity(views.len());
+    let mut users = Users::default();
     for v in &views {
-        results.push(render_task(&st, v, &origin).await?);
+        results.push(render_task(&st, &mut users, v, &origin).await?);
     }
     Ok(Json(pq.envelope(&origin, &uri, count, w.page_no, results)))
 }
@@ -303,7 +315,9 @@ pub async fn retrieve_task(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let v = st.core.tasks().get(&me.actor, parse_id(&id)?).await?;
-    Ok(Json(render_task(&st, &v, &origin).await?))
+    Ok(Json(
+        render_task(&st, &mut Users::default(), &v, &origin).await?,
+    ))
 }
 
 /// `TaskWriteRequest` (name, labels, project_id, segment_size, overlap, subset,
@@ -317,7 +331,7 @@ pub async fn create_task(
     let v = st.core.tasks().create(&me.actor, input.object()?).await?;
     Ok((
         StatusCode::CREATED,
-        Json(render_task(&st, &v, &origin).await?),
+        Json(render_task(&st, &mut Users::default(), &v, &origin).await?),
     )
         .into_response())
 }
@@ -537,6 +551,7 @@ pub async fn data_meta(
 /// validation/in progress, completed → acceptance/completed.
 async fn render_job(
     st: &AppState,
+    users: &mut Users,
     j: &ferrocat_store::tasks::JobRow,
     v: &ferrocat_core::tasks::TaskView,
     origin: &Origin,
@@ -577,7 +592,7 @@ async fn render_job(
         out["data_compressed_chunk_type"] = json!(d.compressed_chunk_type);
         out["media_type"] = json!(if d.is_video() { "video" } else { "image" });
     }
-    if let Some(u) = basic_user(st, origin, j.assignee_id).await? {
+    if let Some(u) = users.get(st, origin, j.assignee_id).await? {
         out["assignee"] = u;
     }
     Ok(out)
@@ -627,11 +642,12 @@ pub async fn list_jobs(
             .map(|(_, v)| v.clone())
     };
     let mut rows = Vec::new();
+    let mut users = Users::default();
     for v in scoped_tasks(&st, &me, &pairs).await? {
         let facts = st.core.tasks().jobs(&me.actor, v.task.id).await;
         let Ok(jobs) = facts else { continue };
         for j in &jobs {
-            rows.push(render_job(&st, j, &v, &origin).await?);
+            rows.push(render_job(&st, &mut users, j, &v, &origin).await?);
         }
     }
     let assignee = get("assignee");
@@ -644,14 +660,7 @@ pub async fn list_jobs(
                 .is_none_or(|a| r["assignee"]["username"] == a.as_str())
     });
     rows.sort_by_key(|r| std::cmp::Reverse(r["id"].as_i64().unwrap_or_default()));
-    let (page, offset, limit) = pq.window(rows.len() as i64)?;
-    let count = rows.len() as i64;
-    let results = rows
-        .into_iter()
-        .skip(offset as usize)
-        .take(limit.map_or(usize::MAX, |l| l as usize))
-        .collect();
-    Ok(Json(pq.envelope(&origin, &uri, count, page, results)))
+    Ok(Json(pq.page_of(&origin, &uri, rows)?))
 }
 
 pub async fn retrieve_job(
@@ -663,7 +672,9 @@ pub async fn retrieve_job(
     let tasks = st.core.tasks();
     let j = tasks.job(&me.actor, parse_id(&id)?).await?;
     let v = tasks.get_unchecked(j.task_id).await?;
-    Ok(Json(render_job(&st, &j, &v, &origin).await?))
+    Ok(Json(
+        render_job(&st, &mut Users::default(), &j, &v, &origin).await?,
+    ))
 }
 
 /// `GET /api/labels?task_id=|job_id=`: the labels of a task (or of a job's task), or of
@@ -691,14 +702,7 @@ pub async fn list_labels(
             rows.push(value);
         }
     }
-    let (page, offset, limit) = pq.window(rows.len() as i64)?;
-    let count = rows.len() as i64;
-    let results = rows
-        .into_iter()
-        .skip(offset as usize)
-        .take(limit.map_or(usize::MAX, |l| l as usize))
-        .collect();
-    Ok(Json(pq.envelope(&origin, &uri, count, page, results)))
+    Ok(Json(pq.page_of(&origin, &uri, rows)?))
 }
 
 /// CVAT 2's annotation bodies, in v1's terms: what v2 lets a client leave out gets its

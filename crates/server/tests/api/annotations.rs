@@ -28,24 +28,26 @@ db_tests!(
     property_put_get_round_trip,
 );
 
-/// A task with two labels, 8 frames, processed; returns (task JSON, job ids in order).
+/// The labels of [`annotated_task`]: car (model, color), person (age), sky.
+pub(crate) fn car_labels() -> Value {
+    json!([
+        {"name": "car", "attributes": [
+            {"name": "model", "mutable": false, "input_type": "select",
+             "default_value": "BMW", "values": ["BMW", "Benz", "Audi"]},
+            {"name": "color", "mutable": true, "input_type": "radio",
+             "default_value": "white", "values": ["white", "black", "gray"]}
+        ]},
+        {"name": "person", "attributes": [
+            {"name": "age", "mutable": true, "input_type": "number",
+             "default_value": "30", "values": ["0", "120", "1"]}
+        ]},
+        {"name": "sky", "attributes": []}
+    ])
+}
+
+/// A task with these labels, 8 frames, processed; returns (task JSON, job ids in order).
 pub async fn annotated_task(app: &TestApp, token: &str, extra: Value) -> (Value, Vec<i64>) {
-    let mut body = json!({
-        "name": "cars",
-        "labels": [
-            {"name": "car", "attributes": [
-                {"name": "model", "mutable": false, "input_type": "select",
-                 "default_value": "BMW", "values": ["BMW", "Benz", "Audi"]},
-                {"name": "color", "mutable": true, "input_type": "radio",
-                 "default_value": "white", "values": ["white", "black", "gray"]}
-            ]},
-            {"name": "person", "attributes": [
-                {"name": "age", "mutable": true, "input_type": "number",
-                 "default_value": "30", "values": ["0", "120", "1"]}
-            ]},
-            {"name": "sky", "attributes": []}
-        ]
-    });
+    let mut body = json!({"name": "cars", "labels": car_labels()});
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }

@@ -17,22 +17,7 @@ db_tests!(
     project_exports_hold_every_task,
 );
 
-/// The labels of `formats::rich_task`, as a project's.
-fn car_labels() -> Value {
-    json!([
-        {"name": "car", "attributes": [
-            {"name": "model", "mutable": false, "input_type": "select",
-             "default_value": "BMW", "values": ["BMW", "Benz", "Audi"]},
-            {"name": "color", "mutable": true, "input_type": "radio",
-             "default_value": "white", "values": ["white", "black", "gray"]}
-        ]},
-        {"name": "person", "attributes": [
-            {"name": "age", "mutable": true, "input_type": "number",
-             "default_value": "30", "values": ["0", "120", "1"]}
-        ]},
-        {"name": "sky", "attributes": []}
-    ])
-}
+use crate::annotations::car_labels;
 
 async fn new_project(app: &TestApp, token: &str, body: Value) -> Value {
     let r = app.post("/api/v1/projects", Some(token), body).await;
