@@ -44,6 +44,9 @@ pub enum Error {
     /// request).
     #[error("unprocessable: {0}")]
     Unprocessable(String),
+    /// 413 `{"detail"}`: more bytes than this server takes.
+    #[error("too large: {0}")]
+    TooLarge(String),
     /// 500: logged with its cause, rendered generically.
     #[error("internal error: {0}")]
     Internal(String),

@@ -259,15 +259,7 @@ impl ExportService<'_> {
             ]));
         }
         let format = get("format").unwrap_or("");
-        match ferrocat_formats::exporter(format) {
-            Lookup::Unknown => {
-                return Err(Error::Bare(vec![
-                    "Unknown format specified for the request".into(),
-                ]));
-            }
-            Lookup::Disabled => return Err(Error::Disabled),
-            Lookup::Ready(_) => {}
-        }
+        check_format(format)?;
         let db = self.core.db();
         let key = key(target, kind, format);
         let stamp = subject.stamp;
@@ -280,33 +272,16 @@ impl ExportService<'_> {
             }
         }
         let Some(item) = item else {
-            let (id_key, id) = target.payload_key();
-            let payload = json!({
-                id_key: id, "kind": kind.as_str(), "format": format, "updated": stamp,
-                "origin": origin,
-            });
-            db.enqueue(&key, KIND, &payload.to_string(), Some(actor.id))
+            self.enqueue(actor, &key, target, kind, format, stamp, origin)
                 .await?;
-            self.core.notify_queue();
             return Ok(ExportAnswer::Accepted);
         };
         match item.state.as_str() {
             "finished" if action == "download" => {
                 db.dequeue(&key).await?;
-                let tz = self.core.config().time_zone;
                 let filename = match get("filename") {
                     Some(f) if !f.is_empty() => f.to_lowercase(),
-                    _ => format!(
-                        "{}_{}-{}-{}.zip",
-                        subject.what,
-                        subject.name,
-                        subject
-                            .updated
-                            .with_timezone(&tz)
-                            .format("%Y_%m_%d_%H_%M_%S"),
-                        format
-                    )
-                    .to_lowercase(),
+                    _ => self.download_name(&subject, format),
                 };
                 Ok(ExportAnswer::Download {
                     path: file_path(self.core, target, kind, format, stamp),
@@ -320,6 +295,160 @@ impl ExportService<'_> {
             }
             _ => Ok(ExportAnswer::Accepted),
         }
+    }
+}
+
+/// 400 unless `format` names an exporter, 405 when it is listed but not enabled.
+fn check_format(format: &str) -> Result<()> {
+    match ferrocat_formats::exporter(format) {
+        Lookup::Unknown => Err(Error::Bare(vec![
+            "Unknown format specified for the request".into(),
+        ])),
+        Lookup::Disabled => Err(Error::Disabled),
+        Lookup::Ready(_) => Ok(()),
+    }
+}
+
+/// The request id (and queue key) of a v2 export: `export:task-7-dataset-COCO_1.0`.
+/// v2 requests have keys of their own, apart from v1's, because the two protocols end
+/// differently (v1 forgets a delivered export, v2 keeps it for more downloads).
+pub fn v2_key(target: Target, kind: ExportKind, format: &str) -> String {
+    let (what, id) = match target {
+        Target::Task(id) => ("task", id),
+        Target::Project(id) => ("project", id),
+    };
+    format!(
+        "export:{what}-{id}-{}-{}",
+        kind.as_str(),
+        crate::requests::slug(format)
+    )
+}
+
+impl ExportService<'_> {
+    #[allow(clippy::too_many_arguments)]
+    async fn enqueue(
+        &self,
+        actor: &Actor,
+        key: &str,
+        target: Target,
+        kind: ExportKind,
+        format: &str,
+        stamp: i64,
+        origin: &str,
+    ) -> Result<()> {
+        let (id_key, id) = target.payload_key();
+        let payload = json!({
+            id_key: id, "kind": kind.as_str(), "format": format, "updated": stamp,
+            "origin": origin,
+        });
+        self.core
+            .db()
+            .enqueue(key, KIND, &payload.to_string(), Some(actor.id))
+            .await?;
+        self.core.notify_queue();
+        Ok(())
+    }
+
+    /// `task_<name>-<date>-<format>.zip`, lower case.
+    fn download_name(&self, subject: &Subject, format: &str) -> String {
+        let tz = self.core.config().time_zone;
+        format!(
+            "{}_{}-{}-{}.zip",
+            subject.what,
+            subject.name,
+            subject
+                .updated
+                .with_timezone(&tz)
+                .format("%Y_%m_%d_%H_%M_%S"),
+            format
+        )
+        .to_lowercase()
+    }
+
+    /// CVAT 2's export request (`POST …/dataset/export?format=F&save_images=B`): its
+    /// request id. A request for the state already exported, or being exported, is that
+    /// request again; otherwise the export is queued anew.
+    pub async fn start(
+        &self,
+        actor: &Actor,
+        target: Target,
+        kind: ExportKind,
+        format: &str,
+        origin: &str,
+    ) -> Result<String> {
+        let subject = self.subject(actor, target).await?;
+        check_format(format)?;
+        let key = v2_key(target, kind, format);
+        if let Some(it) = self.core.db().queue_item(&key).await? {
+            let p: Value = serde_json::from_str(&it.payload).unwrap_or(Value::Null);
+            let current = p["updated"].as_i64() == Some(subject.stamp);
+            let usable = match it.state.as_str() {
+                "queued" | "started" => true,
+                "finished" => tokio::fs::try_exists(file_path(
+                    self.core,
+                    target,
+                    kind,
+                    format,
+                    subject.stamp,
+                ))
+                .await
+                .unwrap_or(false),
+                _ => false,
+            };
+            if current && usable {
+                return Ok(key);
+            }
+        }
+        self.enqueue(actor, &key, target, kind, format, subject.stamp, origin)
+            .await?;
+        Ok(key)
+    }
+
+    /// The file of the finished v2 export `rq_id` of `target`, and the name to download
+    /// it as (404 when there is no such finished export).
+    pub async fn result(
+        &self,
+        actor: &Actor,
+        target: Target,
+        rq_id: &str,
+    ) -> Result<(PathBuf, String)> {
+        let subject = self.subject(actor, target).await?;
+        let it = self
+            .core
+            .db()
+            .queue_item(rq_id)
+            .await?
+            .filter(|it| it.kind == KIND && it.state == "finished")
+            .ok_or(Error::NotFound)?;
+        let p: Value = serde_json::from_str(&it.payload).unwrap_or(Value::Null);
+        if Target::of_payload(&p) != Some(target) {
+            return Err(Error::NotFound);
+        }
+        let kind = ExportKind::parse(p["kind"].as_str().unwrap_or_default());
+        let format = p["format"].as_str().unwrap_or_default();
+        let path = file_path(
+            self.core,
+            target,
+            kind,
+            format,
+            p["updated"].as_i64().unwrap_or_default(),
+        );
+        if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            return Err(Error::NotFound);
+        }
+        // CVAT's clients take a name of letters, digits and `_-. ` only
+        let name: String = self
+            .download_name(&subject, format)
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "_-. ".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        Ok((path, name))
     }
 }
 

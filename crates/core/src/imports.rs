@@ -32,6 +32,16 @@ pub enum Target {
     Job(i64),
 }
 
+impl Target {
+    /// `("task", id)` or `("job", id)`.
+    pub fn parts(self) -> (&'static str, i64) {
+        match self {
+            Target::Task(id) => ("task", id),
+            Target::Job(id) => ("job", id),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum ImportAnswer {
     /// 202: queued or running.
@@ -55,15 +65,14 @@ fn importer(name: &str) -> Result<Importer> {
 }
 
 impl ImportService<'_> {
-    /// One request of the §10.3 protocol. `file` is the uploaded `annotation_file`, if
-    /// any (needed only to start an import).
-    pub async fn request(
-        &self,
-        actor: &Actor,
-        target: Target,
-        format: &str,
-        file: Option<Vec<u8>>,
-    ) -> Result<ImportAnswer> {
+    /// Checks that `actor` may import into `target`, in `format`.
+    pub async fn check(&self, actor: &Actor, target: Target, format: &str) -> Result<()> {
+        self.check_access(actor, target).await?;
+        importer(format).map(|_| ())
+    }
+
+    /// Checks that `actor` may import into `target` (in any format).
+    pub async fn check_access(&self, actor: &Actor, target: Target) -> Result<()> {
         match target {
             Target::Task(id) => {
                 self.core.tasks().authorized_change(actor, id).await?;
@@ -73,12 +82,65 @@ impl ImportService<'_> {
                 self.core.check(actor, Perm::JobChange(&facts))?;
             }
         }
-        importer(format)?;
+        Ok(())
+    }
+
+    /// CVAT 2's import (`POST …/annotations/?format=F` after an upload): queues the import
+    /// of the uploaded `file` (moved into the imports folder) and answers its request id,
+    /// `import:task-7-annotations-by-3`. One import per target and user at a time.
+    pub async fn start_file(
+        &self,
+        actor: &Actor,
+        target: Target,
+        format: &str,
+        file: &std::path::Path,
+    ) -> Result<String> {
+        self.check(actor, target, format).await?;
+        let (kind, id) = target.parts();
+        let key = format!("import:{kind}-{id}-annotations-by-{}", actor.id);
         let db = self.core.db();
-        let (kind, id) = match target {
-            Target::Task(id) => ("task", id),
-            Target::Job(id) => ("job", id),
-        };
+        if let Some(it) = db.queue_item(&key).await?
+            && matches!(it.state.as_str(), "queued" | "started")
+        {
+            return Err(Error::Conflict(
+                "An import of annotations into this target is already running".into(),
+            ));
+        }
+        let path = self.stored_path().await?;
+        tokio::fs::rename(file, &path)
+            .await
+            .map_err(|e| Error::Internal(format!("import file: {e}")))?;
+        let payload = json!({
+            "target": kind, "id": id, "format": format, "user": actor.id,
+            "file": path.to_string_lossy(),
+        });
+        db.enqueue(&key, KIND, &payload.to_string(), Some(actor.id))
+            .await?;
+        self.core.notify_queue();
+        Ok(key)
+    }
+
+    /// A new path in the imports folder.
+    async fn stored_path(&self) -> Result<std::path::PathBuf> {
+        let dir = self.core.config().data_dir.join("imports");
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| Error::Internal(format!("import folder: {e}")))?;
+        Ok(dir.join(format!("{}.upload", crate::random_hex(16))))
+    }
+
+    /// One request of the §10.3 protocol. `file` is the uploaded `annotation_file`, if
+    /// any (needed only to start an import).
+    pub async fn request(
+        &self,
+        actor: &Actor,
+        target: Target,
+        format: &str,
+        file: Option<Vec<u8>>,
+    ) -> Result<ImportAnswer> {
+        self.check(actor, target, format).await?;
+        let db = self.core.db();
+        let (kind, id) = target.parts();
         let key = format!("{kind}/{id}/import/{}", actor.id);
         let mut item = db.queue_item(&key).await?;
         // an outcome nobody came back for is forgotten after a while, so that it does not
@@ -106,11 +168,7 @@ impl ImportService<'_> {
         let Some(bytes) = file.filter(|b| !b.is_empty()) else {
             return Err(Error::field("annotation_file", "No file was submitted."));
         };
-        let dir = self.core.config().data_dir.join("imports");
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| Error::Internal(format!("import folder: {e}")))?;
-        let path = dir.join(format!("{}.upload", crate::random_hex(16)));
+        let path = self.stored_path().await?;
         tokio::fs::write(&path, &bytes)
             .await
             .map_err(|e| Error::Internal(format!("import file: {e}")))?;

@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 
 pub mod annotations;
 pub mod auth;
+pub mod backups;
 pub mod cleanup;
 pub mod error;
 pub mod exports;
@@ -25,10 +26,12 @@ pub mod processing;
 pub mod projects;
 pub mod queue;
 pub mod remote;
+pub mod requests;
 pub mod server;
 pub mod share;
 pub mod stored;
 pub mod tasks;
+pub mod uploads;
 pub mod users;
 
 pub use error::{Error, Result};
@@ -73,6 +76,9 @@ pub struct CoreConfig {
     pub max_archive_ratio: u64,
     /// Largest total size of one task's uploaded files (`None`: no limit).
     pub max_upload_bytes: Option<u64>,
+    /// How long an unfinished v2 upload (a TUS upload, an upload session) is kept
+    /// after its last byte arrived.
+    pub upload_ttl: std::time::Duration,
 }
 
 impl Default for CoreConfig {
@@ -95,6 +101,7 @@ impl Default for CoreConfig {
             queue_lease: std::time::Duration::from_secs(60),
             max_archive_ratio: 100,
             max_upload_bytes: None,
+            upload_ttl: std::time::Duration::from_secs(86400),
         }
     }
 }
@@ -193,6 +200,18 @@ impl Core {
 
     pub fn exports(&self) -> exports::ExportService<'_> {
         exports::ExportService { core: self }
+    }
+
+    pub fn backups(&self) -> backups::BackupService<'_> {
+        backups::BackupService { core: self }
+    }
+
+    pub fn requests(&self) -> requests::RequestService<'_> {
+        requests::RequestService { core: self }
+    }
+
+    pub fn uploads(&self) -> uploads::UploadService<'_> {
+        uploads::UploadService { core: self }
     }
 
     pub fn imports(&self) -> imports::ImportService<'_> {

@@ -29,7 +29,7 @@ pub struct Kind {
 }
 
 /// Every kind of queue item.
-pub const KINDS: [Kind; 6] = [
+pub const KINDS: [Kind; 8] = [
     Kind {
         name: "task_data",
         run: crate::processing::run,
@@ -43,6 +43,16 @@ pub const KINDS: [Kind; 6] = [
     Kind {
         name: crate::imports::KIND,
         run: |c, i| Box::pin(crate::imports::run(c, i)),
+        give_up: None,
+    },
+    Kind {
+        name: crate::backups::EXPORT_KIND,
+        run: |c, i| Box::pin(crate::backups::run_export(c, i)),
+        give_up: None,
+    },
+    Kind {
+        name: crate::backups::IMPORT_KIND,
+        run: |c, i| Box::pin(crate::backups::run_restore(c, i)),
         give_up: None,
     },
     Kind {

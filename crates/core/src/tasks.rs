@@ -565,6 +565,21 @@ impl TaskService<'_> {
         client_files: Vec<String>,
         staged: &Path,
     ) -> Result<DataEcho> {
+        self.attach_data_then(actor, id, body, client_files, staged, Value::Null)
+            .await
+    }
+
+    /// [`Self::attach_data`], with what processing does once the frames exist: `restore`
+    /// (not null) is a backup's annotations and job statuses ([`crate::backups`]).
+    pub(crate) async fn attach_data_then(
+        &self,
+        actor: &Actor,
+        id: i64,
+        body: &Map<String, Value>,
+        client_files: Vec<String>,
+        staged: &Path,
+        restore: Value,
+    ) -> Result<DataEcho> {
         self.can_attach_data(actor, id).await?;
         let mut f = Fields::new(body);
         let quality = f.int("image_quality", false);
@@ -692,7 +707,7 @@ impl TaskService<'_> {
         db.enqueue(
             &data_key(id),
             "task_data",
-            &json!({"task_id": id, "data_id": data_id}).to_string(),
+            &json!({"task_id": id, "data_id": data_id, "restore": restore}).to_string(),
             Some(actor.id),
         )
         .await?;

@@ -228,6 +228,8 @@ async fn housekeeping(core: Core) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "idempotency key purge failed"),
         }
+        // abandoned v2 uploads (also swept whenever an upload starts)
+        core.uploads().sweep().await;
     }
 }
 

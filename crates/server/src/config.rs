@@ -236,6 +236,16 @@ pub struct Config {
     #[arg(long, env = "FERROCAT_MAX_UPLOAD_BYTES", global = true)]
     pub max_upload_bytes: Option<u64>,
 
+    /// Seconds an unfinished v2 upload (a TUS upload or an upload session) is kept after
+    /// its last byte arrived; then it is removed and the client has to start again.
+    #[arg(
+        long,
+        env = "FERROCAT_UPLOAD_TTL",
+        default_value_t = 86400,
+        global = true
+    )]
+    pub upload_ttl: u64,
+
     /// Background workers in this process (task data processing, imports, exports); 0
     /// serves the API only and leaves the work to other processes. Two by default, so
     /// that one long item (a slow download, a big archive) does not hold all others.
@@ -318,6 +328,7 @@ impl Config {
             queue_lease: 60,
             max_archive_ratio: 100,
             max_upload_bytes: None,
+            upload_ttl: 86400,
             // one, so that tests see queue items run in order
             workers: 1,
             header_timeout: 30,
@@ -408,6 +419,7 @@ impl Config {
             queue_lease: std::time::Duration::from_secs(self.queue_lease.max(3)),
             max_archive_ratio: self.max_archive_ratio.max(1),
             max_upload_bytes: self.max_upload_bytes,
+            upload_ttl: std::time::Duration::from_secs(self.upload_ttl.max(1)),
             time_zone: self.time_zone()?,
             default_groups,
             user_agreements,

@@ -71,6 +71,7 @@ impl From<CoreError> for ApiError {
             CoreError::BadRequest(d) => ApiError::BadRequest(d),
             CoreError::Unprocessable(d) => ApiError::Unprocessable(d),
             CoreError::Disabled => ApiError::Disabled,
+            CoreError::TooLarge(d) => ApiError::TooLarge(d),
             CoreError::Internal(m) => ApiError::Internal(m),
         }
     }

@@ -21,9 +21,15 @@ pub struct QueueItem {
     pub lease_until: Option<DateTime<Utc>>,
     /// When the item last changed (queued, progress, end).
     pub updated: DateTime<Utc>,
+    /// Who asked for it.
+    pub user_id: Option<i64>,
+    pub created: DateTime<Utc>,
+    /// What it made, for its client (a created task's id, say).
+    pub result: Option<String>,
 }
 
-const COLS: &str = "id, key, kind, state, message, payload, attempts, lease_until, updated";
+const COLS: &str =
+    "id, key, kind, state, message, payload, attempts, lease_until, updated, user_id, created, result";
 
 impl Db {
     /// Queues work under `key`, replacing a finished or failed item of the same key.
@@ -79,6 +85,42 @@ impl Db {
         .bind(key)
         .fetch_optional(p)
         .await)?)
+    }
+
+    /// The items a user asked for, oldest first.
+    pub async fn queue_items_of(&self, user_id: i64) -> Result<Vec<QueueItem>> {
+        let sql = format!("SELECT {COLS} FROM queue_items WHERE user_id = $1 ORDER BY id");
+        Ok(with_db!(self, |p| sqlx::query_as(sqlx::AssertSqlSafe(
+            sql.clone()
+        ))
+        .bind(user_id)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// Records what a started item made (read back as [`QueueItem::result`]).
+    pub async fn queue_result(&self, id: i64, result: &str) -> Result<()> {
+        with_db!(self, |p| sqlx::query(
+            "UPDATE queue_items SET result = $2 WHERE id = $1"
+        )
+        .bind(id)
+        .bind(result)
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Forgets a queued item that no worker has claimed yet; whether there was one.
+    pub async fn dequeue_queued(&self, key: &str) -> Result<bool> {
+        Ok(with_db!(self, |p| sqlx::query(
+            "DELETE FROM queue_items WHERE key = $1 AND state = 'queued'"
+        )
+        .bind(key)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?
+            > 0)
     }
 
     /// Claims the oldest runnable item: queued, or started with an expired lease. The

@@ -92,7 +92,10 @@ pub(crate) fn run<'a>(core: &'a Core, item: &'a QueueItem) -> BoxFuture<'a, Resu
         let payload: Value = serde_json::from_str(&item.payload).unwrap_or(Value::Null);
         let task_id = payload["task_id"].as_i64().unwrap_or(0);
         let data_id = payload["data_id"].as_i64().unwrap_or(0);
-        let result = process(core, item, task_id, data_id).await;
+        let mut result = process(core, item, task_id, data_id).await;
+        if result.is_ok() && !payload["restore"].is_null() {
+            result = crate::backups::apply_restore(core, task_id, &payload["restore"]).await;
+        }
         match &result {
             Ok(()) => tracing::info!(task_id, data_id, "task data processed"),
             Err(msg) => {

@@ -479,7 +479,7 @@ pub(crate) async fn export(
 }
 
 /// `attachment; filename="…"`, with RFC 6266 `filename*=` for non-ASCII names.
-fn disposition(name: &str) -> HeaderValue {
+pub(crate) fn disposition(name: &str) -> HeaderValue {
     let ascii: String = name
         .chars()
         .map(|c| {

@@ -289,6 +289,16 @@ pub(crate) async fn read_upload(
     dir: &std::path::Path,
     max_upload_bytes: Option<u64>,
 ) -> ApiResult<(Map<String, Value>, Vec<String>)> {
+    read_upload_files(req, dir, max_upload_bytes, "client_files").await
+}
+
+/// [`read_upload`] for file parts whose field name starts with `files_field`.
+pub(crate) async fn read_upload_files(
+    req: Request,
+    dir: &std::path::Path,
+    max_upload_bytes: Option<u64>,
+    files_field: &str,
+) -> ApiResult<(Map<String, Value>, Vec<String>)> {
     let ctype = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -324,15 +334,15 @@ pub(crate) async fn read_upload(
     while let Some(mut field) = mp.next_field().await.map_err(bad)? {
         let fname = field.name().unwrap_or("").to_string();
         match field.file_name().map(str::to_string) {
-            Some(file_name) if fname.starts_with("client_files") => {
-                let base = client_file_name(&file_name)?;
+            Some(file_name) if fname.starts_with(files_field) => {
+                let base = ferrocat_core::uploads::file_name(&file_name, files_field)?;
                 if names.contains(&base) {
                     return Err(ApiError::Invalid(ferrocat_wire::FieldErrors::single(
-                        "client_files",
+                        files_field,
                         format!("Duplicate file name: {base}"),
                     )));
                 }
-                save_part(&mut field, &dir.join(&base), &mut budget).await?;
+                save_part(&mut field, &dir.join(&base), &mut budget, files_field).await?;
                 names.push(base);
             }
             Some(_) => {
@@ -346,28 +356,6 @@ pub(crate) async fn read_upload(
         }
     }
     Ok((form_to_object(pairs), names))
-}
-
-/// The longest file name the file systems we store on accept (`NAME_MAX`).
-const MAX_FILE_NAME_BYTES: usize = 255;
-
-/// The name a client file is stored under: the last segment of what the client sent,
-/// not empty, `.` or `..`, and at most [`MAX_FILE_NAME_BYTES`] long.
-fn client_file_name(raw: &str) -> ApiResult<String> {
-    let base = raw.rsplit(['/', '\\']).next().unwrap_or("").trim();
-    let invalid =
-        |why: String| ApiError::Invalid(ferrocat_wire::FieldErrors::single("client_files", why));
-    if base.is_empty() || base == "." || base == ".." || base.contains('\0') {
-        return Err(invalid(format!("Invalid file name: {raw:?}")));
-    }
-    if base.len() > MAX_FILE_NAME_BYTES {
-        return Err(invalid(format!(
-            "File name too long ({} bytes, at most {MAX_FILE_NAME_BYTES}): {:?}…",
-            base.len(),
-            base.chars().take(40).collect::<String>()
-        )));
-    }
-    Ok(base.to_string())
 }
 
 /// What is left of `--max-upload-bytes` for one request's files (`None`: no limit).
@@ -422,6 +410,7 @@ async fn save_part(
     field: &mut axum::extract::multipart::Field<'_>,
     path: &std::path::Path,
     budget: &mut UploadBudget,
+    files_field: &str,
 ) -> ApiResult<()> {
     let io = |e: std::io::Error| ApiError::Internal(format!("upload: {e}"));
     let mut out = tokio::fs::File::create(path).await.map_err(|e| {
@@ -430,7 +419,7 @@ async fn save_part(
             std::io::ErrorKind::InvalidFilename | std::io::ErrorKind::InvalidInput
         ) {
             ApiError::Invalid(ferrocat_wire::FieldErrors::single(
-                "client_files",
+                files_field,
                 format!("Invalid file name: {e}"),
             ))
         } else {

@@ -20,6 +20,12 @@ use crate::extract::{AuthUser, Input, Origin};
 use crate::http::users::parse_id;
 use crate::http::{annotations, auth, users};
 use crate::pagination::PageQuery;
+use axum::handler::Handler;
+use ferrocat_core::uploads::Dest;
+
+mod exchange;
+mod requests;
+mod uploads;
 
 /// The CVAT version whose v2 API this server follows: `cvat-sdk` 2.80 accepts servers
 /// of 2.80.x and 2.81.x without a warning.
@@ -58,7 +64,27 @@ pub fn router(state: &AppState) -> Router<AppState> {
             .layer(axum::extract::DefaultBodyLimit::disable()),
     );
     r = both(r, "/tasks/{id}/data/meta", get(data_meta));
-    r = both(r, "/requests/{rq_id}", get(request_status));
+    r = both(r, "/requests", get(requests::list));
+    r = both(r, "/requests/{rq_id}", get(requests::retrieve));
+    r = both(r, "/requests/{rq_id}/cancel", post(requests::cancel));
+    // TUS uploads: `HEAD` and `PATCH` at the `Location` their creation answered
+    let unlimited = axum::extract::DefaultBodyLimit::disable;
+    let tus = || axum::routing::head(uploads::tus_head).patch(uploads::tus_patch.layer(unlimited()));
+    r = both(r, "/tasks/{id}/data/{file_id}", tus());
+    r = both(r, "/tasks/{id}/annotations/{file_id}", tus());
+    r = both(r, "/jobs/{id}/annotations/{file_id}", tus());
+    r = both(r, "/tasks/backup/{file_id}", tus());
+    r = both(
+        r,
+        "/tasks/backup",
+        post(exchange::restore_backup.layer(unlimited())),
+    );
+    r = both(r, "/tasks/{id}/backup/export", post(exchange::export_backup));
+    r = both(r, "/tasks/{id}/backup/download", get(exchange::download_backup));
+    r = both(r, "/tasks/{id}/dataset/export", post(exchange::export_task));
+    r = both(r, "/tasks/{id}/dataset/download", get(exchange::download_task));
+    r = both(r, "/projects/{id}/dataset/export", post(exchange::export_project));
+    r = both(r, "/projects/{id}/dataset/download", get(exchange::download_project));
     r = both(r, "/jobs", get(list_jobs));
     r = both(r, "/jobs/{id}", get(retrieve_job));
     r = both(
@@ -67,7 +93,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         get(annotations::job_get)
             .put(job_put)
             .patch(job_patch)
-            .delete(annotations::job_delete),
+            .delete(annotations::job_delete)
+            .post(exchange::import_job.layer(unlimited())),
     );
     r = both(
         r,
@@ -75,7 +102,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         get(annotations::task_get)
             .put(task_put)
             .patch(task_patch)
-            .delete(annotations::task_delete),
+            .delete(annotations::task_delete)
+            .post(exchange::import_task.layer(unlimited())),
     );
     r = both(r, "/labels", get(list_labels));
     r = both(
@@ -345,25 +373,10 @@ pub async fn delete_task(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The staging folder of a task's v2 upload session (`Upload-Start` … `Upload-Finish`),
-/// and the file listing the uploaded names in arrival order beside it. A session lives
-/// on the replica that received it (scale-out moves it to the media store).
-fn session_paths(st: &AppState, task_id: i64) -> (std::path::PathBuf, std::path::PathBuf) {
-    let tmp = st.core.config().data_dir.join("tmp");
-    (
-        tmp.join(format!("v2-upload-task-{task_id}")),
-        tmp.join(format!("v2-upload-task-{task_id}.names")),
-    )
-}
-
-/// The request id of a task's data processing.
-fn create_rq(task_id: i64) -> String {
-    format!("create:task-{task_id}")
-}
-
 /// `POST /api/tasks/{id}/data/`: CVAT 2's upload session (`Upload-Start`: 202;
-/// `Upload-Multiple` batches of `client_files`: 200; `Upload-Finish` with the options:
-/// 202 `{rq_id}`), or, with neither header, one request as v1 (202 `{rq_id}`).
+/// `Upload-Multiple` batches of `client_files`: 200; TUS creation: 201;
+/// `Upload-Finish` with the options: 202 `{rq_id}`), or, with neither header, one
+/// request as v1 (202 `{rq_id}`).
 pub async fn upload_data(
     State(st): State<AppState>,
     me: AuthUser,
@@ -371,82 +384,22 @@ pub async fn upload_data(
     req: axum::extract::Request,
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
-    let (start, multiple, finish) = {
-        let h = req.headers();
-        (
-            h.contains_key("upload-start"),
-            h.contains_key("upload-multiple"),
-            h.contains_key("upload-finish"),
-        )
+    let dest = Dest::TaskData(id);
+    uploads::authorize(&st, &me, dest).await?;
+    let step = uploads::step(req.headers())?;
+    let req = match uploads::common_step(&st, &me, dest, &step, req, "client_files").await? {
+        Ok(answer) => return Ok(answer),
+        Err(req) => req,
     };
     let tasks = st.core.tasks();
-    tasks.can_attach_data(&me.actor, id).await?;
-    let (session, names_file) = session_paths(&st, id);
     let max = st.core.config().max_upload_bytes;
-    let io = |e: std::io::Error| crate::error::ApiError::Internal(format!("upload session: {e}"));
-    if start && !finish {
-        let _ = tokio::fs::remove_dir_all(&session).await;
-        tokio::fs::create_dir_all(&session).await.map_err(io)?;
-        tokio::fs::write(&names_file, b"").await.map_err(io)?;
-        return Ok(StatusCode::ACCEPTED.into_response());
-    }
-    if multiple && !finish {
-        if !tokio::fs::try_exists(&session).await.unwrap_or(false) {
-            return Err(crate::error::ApiError::BadRequest(
-                "No upload session: send Upload-Start first".into(),
-            ));
-        }
-        let batch = tasks.staging_dir().await?;
-        let read = crate::http::tasks::read_upload(req, &batch, max).await;
-        let names = match read {
-            Ok((_, names)) => names,
-            Err(e) => {
-                let _ = tokio::fs::remove_dir_all(&batch).await;
-                return Err(e);
-            }
-        };
-        let mut listed = tokio::fs::read_to_string(&names_file)
-            .await
-            .unwrap_or_default();
-        for n in &names {
-            if listed.lines().any(|l| l == n) {
-                let _ = tokio::fs::remove_dir_all(&batch).await;
-                return Err(crate::error::ApiError::Invalid(
-                    ferrocat_wire::FieldErrors::single(
-                        "client_files",
-                        format!("Duplicate file name: {n}"),
-                    ),
-                ));
-            }
-        }
-        for n in &names {
-            tokio::fs::rename(batch.join(n), session.join(n))
-                .await
-                .map_err(io)?;
-            listed.push_str(n);
-            listed.push('\n');
-        }
-        let _ = tokio::fs::remove_dir_all(&batch).await;
-        tokio::fs::write(&names_file, listed).await.map_err(io)?;
-        return Ok(StatusCode::OK.into_response());
-    }
-    let (dir, mut fields, names) = if finish {
+    let (dir, mut fields, names) = if matches!(step, uploads::Step::Finish) {
         let scratch = tasks.staging_dir().await?;
         let read = crate::http::tasks::read_upload(req, &scratch, max).await;
         let _ = tokio::fs::remove_dir_all(&scratch).await;
         let (fields, _) = read?;
-        let listed = tokio::fs::read_to_string(&names_file)
-            .await
-            .unwrap_or_default();
-        if !tokio::fs::try_exists(&session).await.unwrap_or(false) {
-            tokio::fs::create_dir_all(&session).await.map_err(io)?;
-        }
-        let names: Vec<String> = listed
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect();
-        (session.clone(), fields, names)
+        let done = st.core.uploads().finish(dest).await?;
+        (done.dir, fields, done.names)
     } else {
         let staged = tasks.staging_dir().await?;
         match crate::http::tasks::read_upload(req, &staged, max).await {
@@ -457,70 +410,18 @@ pub async fn upload_data(
             }
         }
     };
-    // options of the finish may also come as query parameters (api-v2.md §4); v2's
-    // booleans and lists arrive as JSON
+    // CVAT 2's own order of the files; ferrocat orders frames by name as v1 does
     fields.remove("upload_file_order");
     let attached = tasks.attach_data(&me.actor, id, &fields, names, &dir).await;
-    let _ = tokio::fs::remove_file(&names_file).await;
     if attached.is_err() {
         let _ = tokio::fs::remove_dir_all(&dir).await;
     }
     attached?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"rq_id": create_rq(id)}))).into_response())
-}
-
-/// `GET /api/requests/{rq_id}`: a background request as CVAT 2's `Request`. Task data
-/// processing is served here now; exports, imports and backups join with their v2
-/// endpoints.
-pub async fn request_status(
-    State(st): State<AppState>,
-    me: AuthUser,
-    Path(rq): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let not_found = crate::error::ApiError::not_found;
-    let tid = rq
-        .strip_prefix("create:task-")
-        .and_then(|t| t.parse::<i64>().ok())
-        .ok_or_else(not_found)?;
-    let status = st.core.tasks().status(&me.actor, tid).await?;
-    let tz = st.core.config().time_zone;
-    let item = st
-        .core
-        .db()
-        .queue_item(&ferrocat_core::tasks::data_key(tid))
-        .await?;
-    let (state, progress) = match status.state.as_str() {
-        "Queued" => ("queued", 0.0),
-        "Started" => ("started", progress_of(&status.message)),
-        "Failed" => ("failed", 0.0),
-        _ => ("finished", 1.0),
-    };
-    let when = item
-        .as_ref()
-        .map(|i| ferrocat_wire::time::render(i.updated, tz));
-    Ok(Json(json!({
-        "id": rq,
-        "status": state,
-        "message": status.message,
-        "progress": progress,
-        "operation": {"type": "create:task", "target": "task", "task_id": tid, "project_id": null,
-                      "job_id": null, "format": null, "function_id": null},
-        "created_date": when.clone().unwrap_or_else(|| ferrocat_wire::time::render(ferrocat_store::now(), tz)),
-        "started_date": when.clone(),
-        "finished_date": if state == "finished" || state == "failed" { when } else { None },
-        "result_url": null,
-        "result_id": if state == "finished" { Some(tid) } else { None },
-        "owner": {"id": me.user.id, "username": me.user.username},
-    })))
-}
-
-/// The percentage in a progress message ("… 42%"), as a fraction.
-fn progress_of(message: &str) -> f64 {
-    message
-        .split_whitespace()
-        .filter_map(|w| w.strip_suffix('%')?.parse::<f64>().ok())
-        .next_back()
-        .map_or(0.0, |p| (p / 100.0).clamp(0.0, 1.0))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"rq_id": format!("create:task-{id}")})),
+    )
+        .into_response())
 }
 
 /// `GET /api/tasks/{id}/data/meta` as CVAT 2's `DataMetaRead`: v1's meta plus
