@@ -77,9 +77,7 @@ impl BackupService<'_> {
     pub async fn start_export(&self, actor: &Actor, task_id: i64) -> Result<String> {
         let (task, _) = self.core.tasks().authorized_access(actor, task_id).await?;
         if task.data_id.is_none() {
-            return Err(Error::BadRequest(
-                "The task has no data to back up".into(),
-            ));
+            return Err(Error::BadRequest("The task has no data to back up".into()));
         }
         let stamp = task.updated_date.timestamp_micros();
         let key = export_key(task_id);
@@ -124,7 +122,11 @@ impl BackupService<'_> {
         if p["task_id"].as_i64() != Some(task_id) {
             return Err(Error::NotFound);
         }
-        let path = file_path(self.core, task_id, p["updated"].as_i64().unwrap_or_default());
+        let path = file_path(
+            self.core,
+            task_id,
+            p["updated"].as_i64().unwrap_or_default(),
+        );
         if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
             return Err(Error::NotFound);
         }
@@ -232,11 +234,18 @@ pub async fn run_export(core: &Core, item: &QueueItem) -> std::result::Result<()
         return Ok(());
     }
     let db = core.db();
-    let v = core.tasks().get_unchecked(task_id).await.map_err(internal)?;
+    let v = core
+        .tasks()
+        .get_unchecked(task_id)
+        .await
+        .map_err(internal)?;
     let data = v.data.clone().ok_or("the task has no data")?;
     let frames = db.frames(data.id).await.map_err(internal)?;
-    let label_names: HashMap<i64, String> =
-        v.labels.iter().map(|(l, _)| (l.id, l.name.clone())).collect();
+    let label_names: HashMap<i64, String> = v
+        .labels
+        .iter()
+        .map(|(l, _)| (l.id, l.name.clone()))
+        .collect();
     let attr_names: HashMap<i64, String> = v
         .labels
         .iter()
@@ -266,7 +275,8 @@ pub async fn run_export(core: &Core, item: &QueueItem) -> std::result::Result<()
             let attributes: Vec<Value> = attrs
                 .iter()
                 .map(|a| {
-                    let values: Vec<String> = serde_json::from_str(&a.value_list).unwrap_or_default();
+                    let values: Vec<String> =
+                        serde_json::from_str(&a.value_list).unwrap_or_default();
                     json!({"name": a.name, "mutable": a.mutable, "input_type": a.input_type,
                            "default_value": a.default_value, "values": values})
                 })
@@ -409,14 +419,16 @@ fn read_meta(task: &Value) -> std::result::Result<Meta, String> {
         }
     }
     if task["version"] != VERSION {
-        return Err(bad(format!(
-            "{} version is not supported",
-            task["version"]
-        )));
+        return Err(bad(format!("{} version is not supported", task["version"])));
     }
     let mut labels = Vec::new();
-    for l in task["labels"].as_array().ok_or_else(|| bad("labels is not a list"))? {
-        let name = l["name"].as_str().ok_or_else(|| bad("a label has no name"))?;
+    for l in task["labels"]
+        .as_array()
+        .ok_or_else(|| bad("labels is not a list"))?
+    {
+        let name = l["name"]
+            .as_str()
+            .ok_or_else(|| bad("a label has no name"))?;
         if l["type"] == "skeleton" || l["sublabels"].as_array().is_some_and(|s| !s.is_empty()) {
             return Err(bad(format!(
                 "label {name:?} is a skeleton, which this server does not support"
@@ -486,7 +498,10 @@ fn read_meta(task: &Value) -> std::result::Result<Meta, String> {
 
 /// Checks every label and attribute name of `annotations.json` against `task.json`'s
 /// labels, so that a restore fails before it creates anything.
-fn check_names(annotations: &Value, create: &Map<String, Value>) -> std::result::Result<(), String> {
+fn check_names(
+    annotations: &Value,
+    create: &Map<String, Value>,
+) -> std::result::Result<(), String> {
     let mut known: HashMap<&str, Vec<&str>> = HashMap::new();
     for l in create["labels"].as_array().into_iter().flatten() {
         let attrs = l["attributes"]
@@ -519,9 +534,7 @@ fn check_names(annotations: &Value, create: &Map<String, Value>) -> std::result:
                 for a in own.chain(inner) {
                     let n = a["name"].as_str().unwrap_or_default();
                     if !attrs.contains(&n) {
-                        return Err(bad(format!(
-                            "label {label:?} has no attribute {n:?}"
-                        )));
+                        return Err(bad(format!("label {label:?} has no attribute {n:?}")));
                     }
                 }
             }
@@ -752,7 +765,11 @@ pub(crate) async fn apply_restore(
     task_id: i64,
     restore: &Value,
 ) -> std::result::Result<(), String> {
-    let v = core.tasks().get_unchecked(task_id).await.map_err(internal)?;
+    let v = core
+        .tasks()
+        .get_unchecked(task_id)
+        .await
+        .map_err(internal)?;
     let doc = to_document(&restore["annotations"], &v.labels)?;
     let owner = v.task.owner_id.ok_or("the restored task has no owner")?;
     let actor = Actor::from_user(
@@ -779,7 +796,10 @@ pub(crate) async fn apply_restore(
         )
         .await
         .map_err(describe)?;
-    let statuses = restore["job_statuses"].as_array().cloned().unwrap_or_default();
+    let statuses = restore["job_statuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for (j, s) in v.jobs.iter().zip(statuses) {
         if s != "annotation" {
             let mut body = Map::new();

@@ -384,15 +384,11 @@ impl ExportService<'_> {
             let current = p["updated"].as_i64() == Some(subject.stamp);
             let usable = match it.state.as_str() {
                 "queued" | "started" => true,
-                "finished" => tokio::fs::try_exists(file_path(
-                    self.core,
-                    target,
-                    kind,
-                    format,
-                    subject.stamp,
-                ))
-                .await
-                .unwrap_or(false),
+                "finished" => {
+                    tokio::fs::try_exists(file_path(self.core, target, kind, format, subject.stamp))
+                        .await
+                        .unwrap_or(false)
+                }
                 _ => false,
             };
             if current && usable {

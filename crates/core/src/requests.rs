@@ -280,12 +280,7 @@ impl RequestService<'_> {
                 .authorized_access(actor, p)
                 .await
                 .is_ok(),
-            (_, Some(t), _) => self
-                .core
-                .tasks()
-                .authorized_access(actor, t)
-                .await
-                .is_ok(),
+            (_, Some(t), _) => self.core.tasks().authorized_access(actor, t).await.is_ok(),
             _ => own || admin,
         };
         if !seen {

@@ -188,10 +188,7 @@ impl UploadService<'_> {
         };
         let _ = tokio::fs::remove_file(&names_file).await;
         // a folder of its own, so that a new session can start at once
-        let handed = self
-            .root()
-            .join("finished")
-            .join(crate::random_hex(16));
+        let handed = self.root().join("finished").join(crate::random_hex(16));
         tokio::fs::create_dir_all(handed.parent().unwrap_or(&handed))
             .await
             .map_err(io("upload session"))?;

@@ -28,8 +28,7 @@ pub struct QueueItem {
     pub result: Option<String>,
 }
 
-const COLS: &str =
-    "id, key, kind, state, message, payload, attempts, lease_until, updated, user_id, created, result";
+const COLS: &str = "id, key, kind, state, message, payload, attempts, lease_until, updated, user_id, created, result";
 
 impl Db {
     /// Queues work under `key`, replacing a finished or failed item of the same key.

@@ -23,4 +23,5 @@ mod server;
 mod tasks;
 mod users;
 mod v2;
+mod v2_exchange;
 mod video;

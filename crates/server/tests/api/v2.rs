@@ -19,7 +19,7 @@ db_tests!(
 );
 
 /// `cvat-cli` of the test venv, if any (required in CI).
-fn cli() -> Option<PathBuf> {
+pub fn cli() -> Option<PathBuf> {
     match std::env::var_os("FERROCAT_TEST_CVAT_CLI") {
         Some(p) => Some(PathBuf::from(p)),
         None if std::env::var_os("CI").is_some() => {
@@ -33,14 +33,14 @@ fn cli() -> Option<PathBuf> {
 }
 
 /// `host` and `port` of the app, as the CLI takes them.
-fn host_port(app: &TestApp) -> (String, String) {
+pub fn host_port(app: &TestApp) -> (String, String) {
     let (host, port) = app.base.rsplit_once(':').unwrap();
     (host.to_string(), port.to_string())
 }
 
 /// Runs `cvat-cli <args>` signed in with the admin's password (or with `token` as
 /// `CVAT_ACCESS_TOKEN`).
-fn run(
+pub fn run(
     cli: &Path,
     at: &(String, String),
     token: Option<&str>,
@@ -58,7 +58,7 @@ fn run(
     cmd.args(args).output().expect("run cvat-cli")
 }
 
-fn ok(out: &Output, what: &str) -> String {
+pub fn ok(out: &Output, what: &str) -> String {
     assert!(
         out.status.success(),
         "cvat-cli {what} failed:\n{}\n{}",

@@ -69,7 +69,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
     r = both(r, "/requests/{rq_id}/cancel", post(requests::cancel));
     // TUS uploads: `HEAD` and `PATCH` at the `Location` their creation answered
     let unlimited = axum::extract::DefaultBodyLimit::disable;
-    let tus = || axum::routing::head(uploads::tus_head).patch(uploads::tus_patch.layer(unlimited()));
+    let tus =
+        || axum::routing::head(uploads::tus_head).patch(uploads::tus_patch.layer(unlimited()));
     r = both(r, "/tasks/{id}/data/{file_id}", tus());
     r = both(r, "/tasks/{id}/annotations/{file_id}", tus());
     r = both(r, "/jobs/{id}/annotations/{file_id}", tus());
@@ -79,12 +80,32 @@ pub fn router(state: &AppState) -> Router<AppState> {
         "/tasks/backup",
         post(exchange::restore_backup.layer(unlimited())),
     );
-    r = both(r, "/tasks/{id}/backup/export", post(exchange::export_backup));
-    r = both(r, "/tasks/{id}/backup/download", get(exchange::download_backup));
+    r = both(
+        r,
+        "/tasks/{id}/backup/export",
+        post(exchange::export_backup),
+    );
+    r = both(
+        r,
+        "/tasks/{id}/backup/download",
+        get(exchange::download_backup),
+    );
     r = both(r, "/tasks/{id}/dataset/export", post(exchange::export_task));
-    r = both(r, "/tasks/{id}/dataset/download", get(exchange::download_task));
-    r = both(r, "/projects/{id}/dataset/export", post(exchange::export_project));
-    r = both(r, "/projects/{id}/dataset/download", get(exchange::download_project));
+    r = both(
+        r,
+        "/tasks/{id}/dataset/download",
+        get(exchange::download_task),
+    );
+    r = both(
+        r,
+        "/projects/{id}/dataset/export",
+        post(exchange::export_project),
+    );
+    r = both(
+        r,
+        "/projects/{id}/dataset/download",
+        get(exchange::download_project),
+    );
     r = both(r, "/jobs", get(list_jobs));
     r = both(r, "/jobs/{id}", get(retrieve_job));
     r = both(

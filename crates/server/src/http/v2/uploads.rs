@@ -111,8 +111,7 @@ pub(super) async fn common_step(
         Step::Multiple => {
             let batch = st.core.tasks().staging_dir().await?;
             let max = st.core.config().max_upload_bytes;
-            let read =
-                crate::http::tasks::read_upload_files(req, &batch, max, files_field).await;
+            let read = crate::http::tasks::read_upload_files(req, &batch, max, files_field).await;
             let added = match read {
                 Ok((_, names)) => uploads.add(dest, &batch, &names).await.map_err(Into::into),
                 Err(e) => Err(e),
