@@ -82,18 +82,11 @@ impl BackupService<'_> {
         let stamp = task.updated_date.timestamp_micros();
         let key = export_key(task_id);
         let db = self.core.db();
-        if let Some(it) = db.queue_item(&key).await? {
-            let p: Value = serde_json::from_str(&it.payload).unwrap_or(Value::Null);
-            let usable = match it.state.as_str() {
-                "queued" | "started" => true,
-                "finished" => tokio::fs::try_exists(file_path(self.core, task_id, stamp))
-                    .await
-                    .unwrap_or(false),
-                _ => false,
-            };
-            if p["updated"].as_i64() == Some(stamp) && usable {
-                return Ok(key);
-            }
+        let file = file_path(self.core, task_id, stamp);
+        if let Some(it) = db.queue_item(&key).await?
+            && crate::requests::reusable(&it, stamp, &file).await
+        {
+            return Ok(key);
         }
         let payload = json!({"task_id": task_id, "updated": stamp, "user": actor.id});
         db.enqueue(&key, EXPORT_KIND, &payload.to_string(), Some(actor.id))
@@ -131,22 +124,13 @@ impl BackupService<'_> {
             return Err(Error::NotFound);
         }
         let tz = self.core.config().time_zone;
-        let name: String = format!(
+        let name = crate::requests::download_name(&format!(
             "task_{}_backup_{}.zip",
             task.name,
             task.updated_date
                 .with_timezone(&tz)
                 .format("%Y_%m_%d_%H_%M_%S")
-        )
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_-. ".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+        ));
         Ok((path, name))
     }
 
@@ -252,12 +236,9 @@ pub async fn run_export(core: &Core, item: &QueueItem) -> std::result::Result<()
         .flat_map(|(_, a)| a.iter().map(|a| (a.id, a.name.clone())))
         .collect();
     let user = p["user"].as_i64().ok_or("backup without a user")?;
-    let actor = Actor::from_user(
-        &db.user(user)
-            .await
-            .map_err(internal)?
-            .ok_or("the user who asked for the backup is gone")?,
-    );
+    let actor = core
+        .actor_of(user, "the user who asked for the backup")
+        .await?;
     let mut docs = Vec::with_capacity(v.jobs.len());
     for j in &v.jobs {
         let doc = core
@@ -562,13 +543,7 @@ async fn restore(
         return Ok(()); // the task exists and its data item goes on by itself
     }
     let user = p["user"].as_i64().ok_or("restore without a user")?;
-    let db = core.db();
-    let actor = Actor::from_user(
-        &db.user(user)
-            .await
-            .map_err(internal)?
-            .ok_or("the restoring user is gone")?,
-    );
+    let actor = core.actor_of(user, "the restoring user").await?;
     let scratch = core
         .config()
         .data_dir
@@ -772,14 +747,7 @@ pub(crate) async fn apply_restore(
         .map_err(internal)?;
     let doc = to_document(&restore["annotations"], &v.labels)?;
     let owner = v.task.owner_id.ok_or("the restored task has no owner")?;
-    let actor = Actor::from_user(
-        &core
-            .db()
-            .user(owner)
-            .await
-            .map_err(internal)?
-            .ok_or("the restoring user is gone")?,
-    );
+    let actor = core.actor_of(owner, "the restoring user").await?;
     let body = serde_json::to_vec(&doc).map_err(internal)?;
     core.annotations()
         .task_write(

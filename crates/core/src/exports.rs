@@ -379,21 +379,11 @@ impl ExportService<'_> {
         let subject = self.subject(actor, target).await?;
         check_format(format)?;
         let key = v2_key(target, kind, format);
-        if let Some(it) = self.core.db().queue_item(&key).await? {
-            let p: Value = serde_json::from_str(&it.payload).unwrap_or(Value::Null);
-            let current = p["updated"].as_i64() == Some(subject.stamp);
-            let usable = match it.state.as_str() {
-                "queued" | "started" => true,
-                "finished" => {
-                    tokio::fs::try_exists(file_path(self.core, target, kind, format, subject.stamp))
-                        .await
-                        .unwrap_or(false)
-                }
-                _ => false,
-            };
-            if current && usable {
-                return Ok(key);
-            }
+        let file = file_path(self.core, target, kind, format, subject.stamp);
+        if let Some(it) = self.core.db().queue_item(&key).await?
+            && crate::requests::reusable(&it, subject.stamp, &file).await
+        {
+            return Ok(key);
         }
         self.enqueue(actor, &key, target, kind, format, subject.stamp, origin)
             .await?;
@@ -432,18 +422,7 @@ impl ExportService<'_> {
         if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
             return Err(Error::NotFound);
         }
-        // CVAT's clients take a name of letters, digits and `_-. ` only
-        let name: String = self
-            .download_name(&subject, format)
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "_-. ".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let name = crate::requests::download_name(&self.download_name(&subject, format));
         Ok((path, name))
     }
 }

@@ -110,13 +110,7 @@ impl ImportService<'_> {
         tokio::fs::rename(file, &path)
             .await
             .map_err(|e| Error::Internal(format!("import file: {e}")))?;
-        let payload = json!({
-            "target": kind, "id": id, "format": format, "user": actor.id,
-            "file": path.to_string_lossy(),
-        });
-        db.enqueue(&key, KIND, &payload.to_string(), Some(actor.id))
-            .await?;
-        self.core.notify_queue();
+        self.enqueue(actor, &key, target, format, &path).await?;
         Ok(key)
     }
 
@@ -127,6 +121,28 @@ impl ImportService<'_> {
             .await
             .map_err(|e| Error::Internal(format!("import folder: {e}")))?;
         Ok(dir.join(format!("{}.upload", crate::random_hex(16))))
+    }
+
+    /// Queues the import of the stored `file` under `key`.
+    async fn enqueue(
+        &self,
+        actor: &Actor,
+        key: &str,
+        target: Target,
+        format: &str,
+        file: &std::path::Path,
+    ) -> Result<()> {
+        let (kind, id) = target.parts();
+        let payload = json!({
+            "target": kind, "id": id, "format": format, "user": actor.id,
+            "file": file.to_string_lossy(),
+        });
+        self.core
+            .db()
+            .enqueue(key, KIND, &payload.to_string(), Some(actor.id))
+            .await?;
+        self.core.notify_queue();
+        Ok(())
     }
 
     /// One request of the §10.3 protocol. `file` is the uploaded `annotation_file`, if
@@ -172,13 +188,7 @@ impl ImportService<'_> {
         tokio::fs::write(&path, &bytes)
             .await
             .map_err(|e| Error::Internal(format!("import file: {e}")))?;
-        let payload = json!({
-            "target": kind, "id": id, "format": format, "user": actor.id,
-            "file": path.to_string_lossy(),
-        });
-        db.enqueue(&key, KIND, &payload.to_string(), Some(actor.id))
-            .await?;
-        self.core.notify_queue();
+        self.enqueue(actor, &key, target, format, &path).await?;
         Ok(ImportAnswer::Accepted)
     }
 }
@@ -201,12 +211,7 @@ async fn import(core: &Core, p: &Value, file: &str) -> std::result::Result<(), S
         .await
         .map_err(|e| format!("the uploaded file is gone: {e}"))?;
     let db = core.db();
-    let actor = crate::permissions::Actor::from_user(
-        &db.user(user)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("the importing user is gone")?,
-    );
+    let actor = core.actor_of(user, "the importing user").await?;
     let (task_id, job) = match p["target"].as_str() {
         Some("job") => {
             let job = db

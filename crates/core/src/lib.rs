@@ -206,6 +206,18 @@ impl Core {
         backups::BackupService { core: self }
     }
 
+    /// The user a queue item runs for, as an actor (`what` names them in the error
+    /// when they were deleted since).
+    pub(crate) async fn actor_of(
+        &self,
+        user_id: i64,
+        what: &str,
+    ) -> std::result::Result<Actor, String> {
+        let user = self.db().user(user_id).await.map_err(|e| e.to_string())?;
+        user.map(|u| Actor::from_user(&u))
+            .ok_or_else(|| format!("{what} is gone"))
+    }
+
     pub fn requests(&self) -> requests::RequestService<'_> {
         requests::RequestService { core: self }
     }

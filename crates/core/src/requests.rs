@@ -40,6 +40,33 @@ pub fn slug(s: &str) -> String {
         .collect()
 }
 
+/// A download name CVAT's clients take: ASCII letters, digits and `_-. `, anything
+/// else `_`.
+pub(crate) fn download_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_-. ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Whether the item of an earlier request that made a file answers a new request for
+/// the state `stamp`: it was for that state and is still running, or finished with its
+/// `file` still there.
+pub(crate) async fn reusable(item: &QueueItem, stamp: i64, file: &std::path::Path) -> bool {
+    let p: Value = serde_json::from_str(&item.payload).unwrap_or(Value::Null);
+    p["updated"].as_i64() == Some(stamp)
+        && match item.state.as_str() {
+            "queued" | "started" => true,
+            "finished" => tokio::fs::try_exists(file).await.unwrap_or(false),
+            _ => false,
+        }
+}
+
 /// What a request does (`operation` of CVAT 2's `Request`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Operation {
@@ -210,6 +237,10 @@ fn expired(item: &QueueItem) -> bool {
         && ferrocat_store::now() - item.updated > RESULT_TTL
 }
 
+fn is_admin(actor: &Actor) -> bool {
+    actor.is_superuser || actor.roles.contains(&crate::Role::Admin)
+}
+
 pub struct RequestService<'a> {
     pub(crate) core: &'a Core,
 }
@@ -268,7 +299,7 @@ impl RequestService<'_> {
             None => return Err(Error::NotFound),
         };
         let op = operation(&item).ok_or(Error::NotFound)?;
-        let admin = actor.is_superuser || actor.roles.contains(&crate::Role::Admin);
+        let admin = is_admin(actor);
         let own = item.user_id == Some(actor.id);
         // a request about a task or project is seen by whoever may see that; the rest
         // (imports, restores) by their owner
@@ -337,8 +368,7 @@ impl RequestService<'_> {
     /// (with the file it was to import); a started or ended one cannot be cancelled.
     pub async fn cancel(&self, actor: &Actor, rq_id: &str) -> Result<()> {
         let (item, op) = self.item(actor, rq_id).await?;
-        let admin = actor.is_superuser || actor.roles.contains(&crate::Role::Admin);
-        if item.user_id != Some(actor.id) && !admin {
+        if item.user_id != Some(actor.id) && !is_admin(actor) {
             return Err(Error::Forbidden(
                 "Only the owner of a request can cancel it".into(),
             ));

@@ -23,6 +23,12 @@ fn accepted(rq_id: String) -> Response {
     (StatusCode::ACCEPTED, Json(json!({ "rq_id": rq_id }))).into_response()
 }
 
+/// A zip made for a request, as an attachment named `name`.
+async fn zip_download(path: &std::path::Path, name: &str) -> ApiResult<Response> {
+    let disposition = crate::http::annotations::disposition(name);
+    crate::http::files::download(path, "application/zip", disposition).await
+}
+
 /// Only downloads from the server are offered (`location=local`, the default).
 fn local_only(q: &QueryPairs) -> ApiResult<()> {
     match q.get("location") {
@@ -91,12 +97,7 @@ async fn download(
     let q = QueryPairs::parse(uri.query());
     let rq = q.get("rq_id").unwrap_or("");
     let (path, name) = st.core.exports().result(&me.actor, target, rq).await?;
-    crate::http::files::download(
-        &path,
-        "application/zip",
-        crate::http::annotations::disposition(&name),
-    )
-    .await
+    zip_download(&path, &name).await
 }
 
 /// `GET /api/tasks/{id}/dataset/download?rq_id=…`: a finished export's zip.
@@ -245,12 +246,7 @@ pub async fn download_backup(
         .backups()
         .export_file(&me.actor, parse_id(&id)?, q.get("rq_id").unwrap_or(""))
         .await?;
-    crate::http::files::download(
-        &path,
-        "application/zip",
-        crate::http::annotations::disposition(&name),
-    )
-    .await
+    zip_download(&path, &name).await
 }
 
 /// `POST /api/tasks/backup/`: a backup restored as a new task (upload protocol; the
