@@ -233,6 +233,12 @@ impl TaskService<'_> {
         self.view(task, jobs).await
     }
 
+    /// The task a label belongs to, checked as [`Self::get`] checks the task.
+    pub async fn of_label(&self, actor: &Actor, label_id: i64) -> Result<TaskView> {
+        let task = self.core.db().label_task(label_id).await?;
+        self.get(actor, task.ok_or(Error::NotFound)?).await
+    }
+
     /// `GET /tasks` (§6.3): the visible tasks matching `query` (raw pairs), a page of them
     /// and the total count. `window` turns the count into (offset, limit).
     pub async fn list(

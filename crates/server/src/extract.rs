@@ -59,7 +59,11 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
 /// `scheme://host` of the request, from `X-Forwarded-Proto`/`X-Forwarded-Host` when
 /// present, else `Host` (api-v1 §2.5).
 #[derive(Debug, Clone)]
-pub struct Origin(pub String);
+pub struct Origin(pub String, pub &'static str);
+
+/// The path prefix of v1's API, and of v2's (CVAT 2 moved `/api/v1/…` to `/api/…`).
+pub const API_V1: &str = "/api/v1";
+pub const API_V2: &str = "/api";
 
 impl Origin {
     pub fn from_headers(h: &HeaderMap) -> Origin {
@@ -80,12 +84,22 @@ impl Origin {
                     .all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c))
             })
             .unwrap_or_else(|| "localhost".into());
-        Origin(format!("{scheme}://{host}"))
+        Origin(format!("{scheme}://{host}"), API_V1)
     }
 
-    /// `<origin>/api/v1/<path>`.
+    /// The origin of a request to `path`: links in an answer stay in the API version
+    /// the request was made in.
+    pub fn of_request(h: &HeaderMap, path: &str) -> Origin {
+        let mut o = Origin::from_headers(h);
+        if path.starts_with("/api/") && !path.starts_with("/api/v1/") {
+            o.1 = API_V2;
+        }
+        o
+    }
+
+    /// `<origin>/api/v1/<path>`, or `<origin>/api/<path>` for a v2 request.
     pub fn api(&self, path: &str) -> String {
-        format!("{}/api/v1/{}", self.0, path)
+        format!("{}{}/{}", self.0, self.1, path)
     }
 }
 
@@ -93,7 +107,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Origin::from_headers(&parts.headers))
+        // a nested router sees its own part of the path: the original one decides
+        let path = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or(parts.uri.path(), |u| u.0.path());
+        Ok(Origin::of_request(&parts.headers, path))
     }
 }
 
@@ -289,6 +308,14 @@ mod tests {
             "cvat.example.org, proxy".parse().unwrap(),
         );
         assert_eq!(Origin::from_headers(&h).0, "https://cvat.example.org");
+        assert_eq!(
+            Origin::of_request(&h, "/api/users/self").api("users/1"),
+            "https://cvat.example.org/api/users/1"
+        );
+        assert_eq!(
+            Origin::of_request(&h, "/api/v1/users/self").api("users/1"),
+            "https://cvat.example.org/api/v1/users/1"
+        );
     }
 }
 

@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn links_keep_other_parameters() {
-        let origin = Origin("http://h:8080".into());
+        let origin = Origin("http://h:8080".into(), crate::extract::API_V1);
         let uri: Uri = "/api/v1/users?page=2&page_size=1&search=x".parse().unwrap();
         let pq = PageQuery::from_query(uri.query());
         let p = pq.envelope(&origin, &uri, 3, 2, vec![1]);

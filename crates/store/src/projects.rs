@@ -223,6 +223,25 @@ impl Db {
             .await
     }
 
+    /// How many tasks each of the given projects has (projects without one are left
+    /// out).
+    pub async fn project_task_counts(&self, ids: &[i64]) -> Result<Vec<(i64, i64)>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(with_db!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT project_id, COUNT(*) FROM tasks WHERE project_id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for id in ids {
+                sep.push_bind(*id);
+            }
+            qb.push(") GROUP BY project_id");
+            qb.build_query_as().fetch_all(p).await
+        })?)
+    }
+
     /// Labels (with attribute specs) of the given projects, in id order;
     /// `LabelRow::task_id` holds the project id.
     pub async fn project_labels_of(

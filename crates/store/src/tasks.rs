@@ -526,6 +526,16 @@ impl Db {
     }
 
     /// Labels (with attribute specs) of the given tasks, in id order.
+    /// The task a label (of a task, not of a project) belongs to.
+    pub async fn label_task(&self, label_id: i64) -> Result<Option<i64>> {
+        Ok(with_db!(self, |p| sqlx::query_scalar(
+            "SELECT task_id FROM labels WHERE id = $1"
+        )
+        .bind(label_id)
+        .fetch_optional(p)
+        .await)?)
+    }
+
     pub async fn labels_of(&self, task_ids: &[i64]) -> Result<Vec<(LabelRow, Vec<AttrRow>)>> {
         self.labels_of_owners(&LabelTables::TASK, task_ids).await
     }

@@ -24,4 +24,5 @@ mod tasks;
 mod users;
 mod v2;
 mod v2_exchange;
+mod v2_projects;
 mod video;

@@ -24,6 +24,7 @@ use axum::handler::Handler;
 use ferrocat_core::uploads::Dest;
 
 mod exchange;
+mod projects;
 mod requests;
 mod uploads;
 
@@ -54,7 +55,21 @@ pub fn router(state: &AppState) -> Router<AppState> {
     );
     r = both(r, "/auth/access_tokens/self", get(current_token));
     r = both(r, "/tasks", get(list_tasks).post(create_task));
-    r = both(r, "/tasks/{id}", get(retrieve_task).delete(delete_task));
+    r = both(
+        r,
+        "/tasks/{id}",
+        get(retrieve_task).patch(update_task).delete(delete_task),
+    );
+    r = both(r, "/tasks/{id}/preview", get(task_preview));
+    r = both(r, "/projects", get(projects::list).post(projects::create));
+    r = both(
+        r,
+        "/projects/{id}",
+        get(projects::retrieve)
+            .patch(projects::update)
+            .delete(projects::destroy),
+    );
+    r = both(r, "/projects/{id}/preview", get(projects::preview));
     r = both(
         r,
         "/tasks/{id}/data",
@@ -107,7 +122,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         get(exchange::download_project),
     );
     r = both(r, "/jobs", get(list_jobs));
-    r = both(r, "/jobs/{id}", get(retrieve_job));
+    r = both(r, "/jobs/{id}", get(retrieve_job).patch(update_job));
+    r = both(r, "/jobs/{id}/preview", get(job_preview));
     r = both(
         r,
         "/jobs/{id}/annotations",
@@ -127,6 +143,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             .post(exchange::import_task.layer(unlimited())),
     );
     r = both(r, "/labels", get(list_labels));
+    r = both(r, "/labels/{id}", get(retrieve_label));
     r = both(
         r,
         "/auth/access_tokens/{id}",
@@ -276,7 +293,7 @@ impl Users {
             return Ok(u.clone());
         }
         let u = st.core.db().user(id).await?.map(|u| {
-            json!({"url": format!("{}/api/users/{}", origin.0, u.id), "id": u.id, "username": u.username,
+            json!({"url": origin.api(&format!("users/{}", u.id)), "id": u.id, "username": u.username,
                    "first_name": u.first_name, "last_name": u.last_name})
         });
         self.0.insert(id, u.clone());
@@ -295,7 +312,7 @@ async fn render_task(
     let t = &v.task;
     let tz = st.core.config().time_zone;
     let render = |d| ferrocat_wire::time::render(d, tz);
-    let url = |p: &str| format!("{}/api/{p}", origin.0);
+    let url = |p: &str| origin.api(p);
     let count = |s: &str| v.jobs.iter().filter(|j| j.status == s).count();
     let mut out = json!({
         "url": url(&format!("tasks/{}", t.id)),
@@ -343,11 +360,14 @@ pub async fn list_tasks(
     let pq = PageQuery::from_query(uri.query());
     let pairs = crate::extract::QueryPairs::parse(uri.query()).0;
     let mut w = crate::pagination::Window::new(&pq);
-    let listed = st
-        .core
-        .tasks()
-        .list(&me.actor, &pairs, |count| w.apply(count))
-        .await;
+    let window = |count| w.apply(count);
+    let listed = match pairs.iter().rev().find(|(k, _)| k == "project_id") {
+        Some((_, p)) => {
+            let p = query_id("project_id", p)?;
+            st.core.projects().tasks(&me.actor, p, &pairs, window).await
+        }
+        None => st.core.tasks().list(&me.actor, &pairs, window).await,
+    };
     let (count, views) = w.finish(listed)?;
     let mut results = Vec::with_capacity(views.len());
     let mut users = Users::default();
@@ -383,6 +403,67 @@ pub async fn create_task(
         Json(render_task(&st, &mut Users::default(), &v, &origin).await?),
     )
         .into_response())
+}
+
+/// `PatchedTaskWriteRequest`: name, owner_id, assignee_id, bug_tracker, project_id,
+/// labels (added, renamed or `deleted`, as on v1) through v1's validation.
+pub async fn update_task(
+    State(st): State<AppState>,
+    me: AuthUser,
+    origin: Origin,
+    Path(id): Path<String>,
+    input: Input,
+) -> ApiResult<Json<Value>> {
+    let body = input.object()?;
+    projects::local_storages(body)?;
+    let v = st
+        .core
+        .tasks()
+        .update(&me.actor, parse_id(&id)?, body, false)
+        .await?;
+    Ok(Json(
+        render_task(&st, &mut Users::default(), &v, &origin).await?,
+    ))
+}
+
+/// One of a task's data files (`preview`, a `frame`), as `GET …/data?type=` serves it.
+async fn serve_data(
+    st: &AppState,
+    me: &AuthUser,
+    task_id: i64,
+    kind: &str,
+    number: Option<&str>,
+    headers: &axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    let f = st
+        .core
+        .tasks()
+        .data_file(&me.actor, task_id, Some(kind), number, Some("compressed"))
+        .await?;
+    crate::http::files::serve(headers, f.body, f.range, f.content_type, &f.etag).await
+}
+
+/// `GET /api/tasks/{id}/preview`: the task's thumbnail.
+pub async fn task_preview(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    serve_data(&st, &me, parse_id(&id)?, "preview", None, &headers).await
+}
+
+/// `GET /api/jobs/{id}/preview`: the job's first frame (compressed quality; ferrocat
+/// keeps thumbnails per task, not per job).
+pub async fn job_preview(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    let j = st.core.tasks().job(&me.actor, parse_id(&id)?).await?;
+    let first = j.start_frame.to_string();
+    serve_data(&st, &me, j.task_id, "frame", Some(&first), &headers).await
 }
 
 pub async fn delete_task(
@@ -520,6 +601,16 @@ async fn render_job(
     Ok(out)
 }
 
+/// An id filter of a query (`task_id=7`): a bad one gets Django's 400, not an empty list.
+fn query_id(key: &str, raw: &str) -> ApiResult<i64> {
+    raw.trim().parse::<i64>().map_err(|_| {
+        crate::error::ApiError::Invalid(ferrocat_wire::FieldErrors::single(
+            key,
+            "Enter a whole number.",
+        ))
+    })
+}
+
 /// The tasks a `task_id=` / `job_id=` query names, checked for access, or every
 /// task the caller sees.
 async fn scoped_tasks(
@@ -536,10 +627,10 @@ async fn scoped_tasks(
     };
     let tasks = st.core.tasks();
     if let Some(tid) = get("task_id") {
-        return Ok(vec![tasks.get(&me.actor, parse_id(tid)?).await?]);
+        return Ok(vec![tasks.get(&me.actor, query_id("task_id", tid)?).await?]);
     }
     if let Some(jid) = get("job_id") {
-        let job = tasks.job(&me.actor, parse_id(jid)?).await?;
+        let job = tasks.job(&me.actor, query_id("job_id", jid)?).await?;
         return Ok(vec![tasks.get(&me.actor, job.task_id).await?]);
     }
     let (_, all) = tasks.list(&me.actor, &[], |_| Ok((0, None))).await?;
@@ -585,6 +676,63 @@ pub async fn list_jobs(
     Ok(Json(pq.page_of(&origin, &uri, rows)?))
 }
 
+/// `PatchedJobWriteRequest` (`assignee`, `stage`, `state`) on the one status ferrocat
+/// keeps (see [`render_job`]): `stage` annotation/validation/acceptance sets the status
+/// annotation/validation/completed; without a `stage`, `state` "completed" completes
+/// the job and any other state leaves the status as it is.
+pub async fn update_job(
+    State(st): State<AppState>,
+    me: AuthUser,
+    origin: Origin,
+    Path(id): Path<String>,
+    input: Input,
+) -> ApiResult<Json<Value>> {
+    let body = job_write_body(input.object()?)?;
+    let tasks = st.core.tasks();
+    let j = tasks.update_job(&me.actor, parse_id(&id)?, &body).await?;
+    let v = tasks.get_unchecked(j.task_id).await?;
+    Ok(Json(
+        render_job(&st, &mut Users::default(), &j, &v, &origin).await?,
+    ))
+}
+
+/// v2's job write in v1's terms (`assignee`, `status`).
+fn job_write_body(
+    body: &serde_json::Map<String, Value>,
+) -> ApiResult<serde_json::Map<String, Value>> {
+    let choice = |key: &str, allowed: &[&str]| -> ApiResult<Option<String>> {
+        match body.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if allowed.contains(&s.as_str()) => Ok(Some(s.clone())),
+            Some(v) => Err(crate::error::ApiError::Invalid(
+                ferrocat_wire::FieldErrors::single(
+                    key,
+                    format!(
+                        "\"{}\" is not a valid choice.",
+                        v.as_str().unwrap_or(&v.to_string())
+                    ),
+                ),
+            )),
+        }
+    };
+    let stage = choice("stage", &["annotation", "validation", "acceptance"])?;
+    let state = choice("state", &["new", "in progress", "rejected", "completed"])?;
+    let status = match (stage.as_deref(), state.as_deref()) {
+        (Some("acceptance"), _) => Some("completed"),
+        (Some(s), _) => Some(s),
+        (None, Some("completed")) => Some("completed"),
+        (None, _) => None,
+    };
+    let mut out = serde_json::Map::new();
+    if let Some(a) = body.get("assignee") {
+        out.insert("assignee".into(), a.clone());
+    }
+    if let Some(s) = status {
+        out.insert("status".into(), json!(s));
+    }
+    Ok(out)
+}
+
 pub async fn retrieve_job(
     State(st): State<AppState>,
     me: AuthUser,
@@ -599,8 +747,35 @@ pub async fn retrieve_job(
     ))
 }
 
-/// `GET /api/labels?task_id=|job_id=`: the labels of a task (or of a job's task), or of
-/// every task the caller sees; paginated.
+/// A label as CVAT 2's `Label`, of a task or (`task_id` null) of a project.
+fn render_labels(
+    labels: &[(
+        ferrocat_store::tasks::LabelRow,
+        Vec<ferrocat_store::tasks::AttrRow>,
+    )],
+    task_id: Option<i64>,
+    project_id: Option<i64>,
+) -> ApiResult<Vec<Value>> {
+    let mut out = Vec::with_capacity(labels.len());
+    for l in crate::http::tasks::render_labels(labels) {
+        let mut value = serde_json::to_value(&l)
+            .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
+        value["task_id"] = json!(task_id);
+        value["project_id"] = json!(project_id);
+        value["parent_id"] = Value::Null;
+        value["has_parent"] = json!(false);
+        value["sublabels"] = json!([]);
+        value["type"] = json!("any");
+        value["color"] = json!("");
+        out.push(value);
+    }
+    Ok(out)
+}
+
+/// `GET /api/labels?task_id=|job_id=|project_id=`: the labels of a task (or of a
+/// job's task), of a project, or of every task the caller sees; paginated. A task of a
+/// project holds its own copy of the project's labels, with ids of its own: those are
+/// the ids its annotations use.
 pub async fn list_labels(
     State(st): State<AppState>,
     me: AuthUser,
@@ -609,22 +784,42 @@ pub async fn list_labels(
 ) -> ApiResult<Json<ferrocat_wire::Page<Value>>> {
     let pq = PageQuery::from_query(uri.query());
     let pairs = crate::extract::QueryPairs::parse(uri.query()).0;
+    let project = pairs.iter().rev().find(|(k, _)| k == "project_id");
     let mut rows = Vec::new();
-    for v in scoped_tasks(&st, &me, &pairs).await? {
-        for l in crate::http::tasks::render_labels(&v.labels) {
-            let mut value = serde_json::to_value(&l)
-                .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
-            value["task_id"] = json!(v.task.id);
-            value["project_id"] = json!(v.task.project_id);
-            value["parent_id"] = Value::Null;
-            value["has_parent"] = json!(false);
-            value["sublabels"] = json!([]);
-            value["type"] = json!("any");
-            value["color"] = json!("");
-            rows.push(value);
+    if let Some((_, pid)) = project {
+        let pid = query_id("project_id", pid)?;
+        let p = st.core.projects().get(&me.actor, pid).await?;
+        rows = render_labels(&p.labels, None, Some(p.project.id))?;
+    } else {
+        for v in scoped_tasks(&st, &me, &pairs).await? {
+            rows.extend(render_labels(
+                &v.labels,
+                Some(v.task.id),
+                v.task.project_id,
+            )?);
         }
     }
     Ok(Json(pq.page_of(&origin, &uri, rows)?))
+}
+
+/// `GET /api/labels/{id}`: a task's label, for whoever may see the task.
+pub async fn retrieve_label(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let v = st.core.tasks().of_label(&me.actor, id).await?;
+    let mine: Vec<_> = v
+        .labels
+        .iter()
+        .filter(|(l, _)| l.id == id)
+        .cloned()
+        .collect();
+    let mut one = render_labels(&mine, Some(v.task.id), v.task.project_id)?;
+    one.pop()
+        .map(Json)
+        .ok_or_else(crate::error::ApiError::not_found)
 }
 
 /// CVAT 2's annotation bodies, in v1's terms: what v2 lets a client leave out gets its
