@@ -1,6 +1,13 @@
-//! Task backups in CVAT 2's layout (`POST /api/tasks/{id}/backup/export`, restore by
-//! `POST /api/tasks/backup/`), so that `cvat-cli task backup` / `create-from-backup`
-//! move tasks between CVAT and ferrocat in both directions.
+//! Task and project backups in CVAT 2's layout (`POST /api/tasks|projects/{id}/backup/export`,
+//! restore by `POST /api/tasks/backup/` or `/api/projects/backup/`), so that `cvat-cli
+//! task|project backup` / `create-from-backup` move tasks and projects between CVAT and
+//! ferrocat in both directions.
+//!
+//! A project's zip is `project.json` (`name`, `bug_tracker`, `status`, `labels`,
+//! `version`) and, per task with media in id order, a folder `task_<i>/` holding that
+//! task's backup as below. Its restore reads and checks every part first, creates the
+//! project with its labels, then each task in it as a task restore does; the request is
+//! finished when every task's processing is.
 //!
 //! The zip (entries stored, not deflated: the media are compressed already):
 //! - `data/…` the task's source files as they were uploaded (its `raw/` folder), and for
@@ -35,6 +42,7 @@ use serde_json::{Map, Value, json};
 use crate::Core;
 use crate::annotations::{Action, WriteRequest};
 use crate::error::{Error, Result};
+use crate::exports::Target;
 use crate::permissions::{Actor, Perm};
 
 /// Queue item kind of backup exports.
@@ -54,12 +62,28 @@ pub struct BackupService<'a> {
     pub(crate) core: &'a Core,
 }
 
-fn file_path(core: &Core, task_id: i64, stamp: i64) -> PathBuf {
-    crate::exports::task_exports_dir(core, task_id).join(format!("backup-{stamp}.zip"))
+fn file_path(core: &Core, target: Target, stamp: i64) -> PathBuf {
+    let dir = match target {
+        Target::Task(id) => crate::exports::task_exports_dir(core, id),
+        Target::Project(id) => crate::exports::project_exports_dir(core, id),
+    };
+    dir.join(format!("backup-{stamp}.zip"))
 }
 
-fn export_key(task_id: i64) -> String {
-    format!("export:task-{task_id}-backup")
+fn export_key(target: Target) -> String {
+    match target {
+        Target::Task(id) => format!("export:task-{id}-backup"),
+        Target::Project(id) => format!("export:project-{id}-backup"),
+    }
+}
+
+/// The target a backup export item's payload names.
+fn payload_target(p: &Value) -> Option<Target> {
+    match (p["project_id"].as_i64(), p["task_id"].as_i64()) {
+        (Some(id), _) => Some(Target::Project(id)),
+        (None, Some(id)) => Some(Target::Task(id)),
+        _ => None,
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> String {
@@ -67,43 +91,52 @@ fn internal(e: impl std::fmt::Display) -> String {
 }
 
 impl BackupService<'_> {
-    /// Whether `actor` may restore a backup (it creates a task).
+    /// Whether `actor` may restore a backup (it creates a task or a project).
     pub fn check_restore(&self, actor: &Actor) -> Result<()> {
-        self.core.check(actor, Perm::TaskCreate)
+        self.core.check(actor, Perm::TaskCreate)?;
+        self.core.check(actor, Perm::ProjectCreate)
     }
 
-    /// `POST /api/tasks/{id}/backup/export`: the request id. A backup of the task's
-    /// current state that is made or being made is that request again.
-    pub async fn start_export(&self, actor: &Actor, task_id: i64) -> Result<String> {
-        let (task, _) = self.core.tasks().authorized_access(actor, task_id).await?;
-        if task.data_id.is_none() {
-            return Err(Error::BadRequest("The task has no data to back up".into()));
+    /// `POST /api/tasks|projects/{id}/backup/export`: the request id. A backup of the
+    /// current state that is made or being made is that request again. A task needs
+    /// media; a project's tasks without media are left out of its backup (a restore
+    /// could not make them).
+    pub async fn start_export(&self, actor: &Actor, target: Target) -> Result<String> {
+        if let Target::Task(id) = target {
+            let (task, _) = self.core.tasks().authorized_access(actor, id).await?;
+            if task.data_id.is_none() {
+                return Err(Error::BadRequest("The task has no data to back up".into()));
+            }
         }
-        let stamp = task.updated_date.timestamp_micros();
-        let key = export_key(task_id);
+        let stamp = self.core.exports().subject(actor, target).await?.stamp;
+        let key = export_key(target);
         let db = self.core.db();
-        let file = file_path(self.core, task_id, stamp);
+        let file = file_path(self.core, target, stamp);
         if let Some(it) = db.queue_item(&key).await?
             && crate::requests::reusable(&it, stamp, &file).await
         {
             return Ok(key);
         }
-        let payload = json!({"task_id": task_id, "updated": stamp, "user": actor.id});
+        let mut payload = json!({"updated": stamp, "user": actor.id});
+        match target {
+            Target::Task(id) => payload["task_id"] = json!(id),
+            Target::Project(id) => payload["project_id"] = json!(id),
+        }
         db.enqueue(&key, EXPORT_KIND, &payload.to_string(), Some(actor.id))
             .await?;
         self.core.notify_queue();
         Ok(key)
     }
 
-    /// The zip of the finished backup `rq_id` of the task and its download name,
-    /// `task_<name>_backup_<date>.zip`.
+    /// The zip of the finished backup `rq_id` and its download name,
+    /// `task_<name>_backup_<date>.zip` (or `project_…`).
     pub async fn export_file(
         &self,
         actor: &Actor,
-        task_id: i64,
+        target: Target,
         rq_id: &str,
     ) -> Result<(PathBuf, String)> {
-        let (task, _) = self.core.tasks().authorized_access(actor, task_id).await?;
+        let subject = self.core.exports().subject(actor, target).await?;
         let it = self
             .core
             .db()
@@ -112,31 +145,30 @@ impl BackupService<'_> {
             .filter(|it| it.kind == EXPORT_KIND && it.state == "finished")
             .ok_or(Error::NotFound)?;
         let p: Value = serde_json::from_str(&it.payload).unwrap_or(Value::Null);
-        if p["task_id"].as_i64() != Some(task_id) {
+        if payload_target(&p) != Some(target) {
             return Err(Error::NotFound);
         }
-        let path = file_path(
-            self.core,
-            task_id,
-            p["updated"].as_i64().unwrap_or_default(),
-        );
+        let path = file_path(self.core, target, p["updated"].as_i64().unwrap_or_default());
         if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
             return Err(Error::NotFound);
         }
         let tz = self.core.config().time_zone;
         let name = crate::requests::download_name(&format!(
-            "task_{}_backup_{}.zip",
-            task.name,
-            task.updated_date
+            "{}_{}_backup_{}.zip",
+            subject.what,
+            subject.name,
+            subject
+                .updated
                 .with_timezone(&tz)
                 .format("%Y_%m_%d_%H_%M_%S")
         ));
         Ok((path, name))
     }
 
-    /// `POST /api/tasks/backup/` after an upload: queues the restore of the zip `file`
-    /// (moved into the imports folder); the request id.
-    pub async fn start_restore(&self, actor: &Actor, file: &Path) -> Result<String> {
+    /// `POST /api/tasks/backup/` (or `/api/projects/backup/`, `project`) after an
+    /// upload: queues the restore of the zip `file` (moved into the imports folder);
+    /// the request id.
+    pub async fn start_restore(&self, actor: &Actor, file: &Path, project: bool) -> Result<String> {
         self.check_restore(actor)?;
         let dir = self.core.config().data_dir.join("imports");
         tokio::fs::create_dir_all(&dir)
@@ -147,7 +179,8 @@ impl BackupService<'_> {
             .await
             .map_err(|e| Error::Internal(format!("backup file: {e}")))?;
         let key = format!("import:backup-{}-by-{}", crate::random_hex(8), actor.id);
-        let payload = json!({"user": actor.id, "file": stored.to_string_lossy()});
+        let target = if project { "project" } else { "task" };
+        let payload = json!({"user": actor.id, "file": stored.to_string_lossy(), "target": target});
         self.core
             .db()
             .enqueue(&key, IMPORT_KIND, &payload.to_string(), Some(actor.id))
@@ -208,48 +241,15 @@ fn named_document(
     json!({"version": 0, "tags": tags, "shapes": shapes, "tracks": tracks})
 }
 
-/// Runs a backup export item: writes the zip of the task's state `updated`.
-pub async fn run_export(core: &Core, item: &QueueItem) -> std::result::Result<(), String> {
-    let p: Value = serde_json::from_str(&item.payload).map_err(internal)?;
-    let task_id = p["task_id"].as_i64().ok_or("backup without a task")?;
-    let stamp = p["updated"].as_i64().unwrap_or_default();
-    let path = file_path(core, task_id, stamp);
-    if tokio::fs::try_exists(&path).await.unwrap_or(false) {
-        return Ok(());
-    }
-    let db = core.db();
-    let v = core
-        .tasks()
-        .get_unchecked(task_id)
-        .await
-        .map_err(internal)?;
-    let data = v.data.clone().ok_or("the task has no data")?;
-    let frames = db.frames(data.id).await.map_err(internal)?;
-    let label_names: HashMap<i64, String> = v
-        .labels
-        .iter()
-        .map(|(l, _)| (l.id, l.name.clone()))
-        .collect();
-    let attr_names: HashMap<i64, String> = v
-        .labels
-        .iter()
-        .flat_map(|(_, a)| a.iter().map(|a| (a.id, a.name.clone())))
-        .collect();
-    let user = p["user"].as_i64().ok_or("backup without a user")?;
-    let actor = core
-        .actor_of(user, "the user who asked for the backup")
-        .await?;
-    let mut docs = Vec::with_capacity(v.jobs.len());
-    for j in &v.jobs {
-        let doc = core
-            .annotations()
-            .job_get(&actor, j.id)
-            .await
-            .map_err(internal)?;
-        docs.push(named_document(&doc, &label_names, &attr_names));
-    }
-    let labels: Vec<Value> = v
-        .labels
+/// Labels as `task.json` and `project.json` hold them: names, colours, attributes by
+/// name, no ids.
+fn labels_json(
+    labels: &[(
+        ferrocat_store::tasks::LabelRow,
+        Vec<ferrocat_store::tasks::AttrRow>,
+    )],
+) -> Vec<Value> {
+    labels
         .iter()
         .enumerate()
         .map(|(i, (l, attrs))| {
@@ -265,7 +265,48 @@ pub async fn run_export(core: &Core, item: &QueueItem) -> std::result::Result<()
             json!({"name": l.name, "color": COLOURS[i % COLOURS.len()], "type": "any",
                    "attributes": attributes, "sublabels": []})
         })
+        .collect()
+}
+
+/// What one task's part of a backup holds, read from the store.
+struct TaskParts {
+    raw: PathBuf,
+    frames: Vec<ferrocat_store::tasks::FrameRow>,
+    task_json: Value,
+    docs: Vec<Value>,
+}
+
+async fn task_parts(
+    core: &Core,
+    actor: &Actor,
+    task_id: i64,
+) -> std::result::Result<TaskParts, String> {
+    let v = core
+        .tasks()
+        .get_unchecked(task_id)
+        .await
+        .map_err(internal)?;
+    let data = v.data.clone().ok_or("the task has no data")?;
+    let frames = core.db().frames(data.id).await.map_err(internal)?;
+    let label_names: HashMap<i64, String> = v
+        .labels
+        .iter()
+        .map(|(l, _)| (l.id, l.name.clone()))
         .collect();
+    let attr_names: HashMap<i64, String> = v
+        .labels
+        .iter()
+        .flat_map(|(_, a)| a.iter().map(|a| (a.id, a.name.clone())))
+        .collect();
+    let mut docs = Vec::with_capacity(v.jobs.len());
+    for j in &v.jobs {
+        let doc = core
+            .annotations()
+            .job_get(actor, j.id)
+            .await
+            .map_err(internal)?;
+        docs.push(named_document(&doc, &label_names, &attr_names));
+    }
     let t = &v.task;
     let mut data_meta = json!({
         "chunk_size": data.chunk_size, "image_quality": data.image_quality,
@@ -278,22 +319,49 @@ pub async fn run_export(core: &Core, item: &QueueItem) -> std::result::Result<()
     }
     let task_json = json!({
         "name": t.name, "bug_tracker": t.bug_tracker, "status": t.status, "subset": "",
-        "labels": labels, "version": VERSION, "data": data_meta,
+        "labels": labels_json(&v.labels), "version": VERSION, "data": data_meta,
         "jobs": v.jobs.iter().map(|j| json!({"status": j.status, "type": "annotation",
             "start_frame": j.start_frame, "stop_frame": j.stop_frame, "frames": []})).collect::<Vec<_>>(),
     });
-    let raw = crate::tasks::data_dir(core, data.id).join("raw");
+    Ok(TaskParts {
+        raw: crate::tasks::data_dir(core, data.id).join("raw"),
+        frames,
+        task_json,
+        docs,
+    })
+}
+
+type Zip = zip::ZipWriter<std::io::BufWriter<std::fs::File>>;
+
+fn zip_options() -> zip::write::SimpleFileOptions {
+    zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(true)
+}
+
+/// Runs a backup export item: writes the zip of the task's or project's state
+/// `updated`. A project's tasks are written one after the other, each read from the
+/// store just before (one task's annotations in memory at a time).
+pub async fn run_export(core: &Core, item: &QueueItem) -> std::result::Result<(), String> {
+    let p: Value = serde_json::from_str(&item.payload).map_err(internal)?;
+    let target = payload_target(&p).ok_or("backup without a task or project")?;
+    let stamp = p["updated"].as_i64().unwrap_or_default();
+    let path = file_path(core, target, stamp);
+    if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return Ok(());
+    }
+    let user = p["user"].as_i64().ok_or("backup without a user")?;
+    let actor = core
+        .actor_of(user, "the user who asked for the backup")
+        .await?;
     let tmp = path.with_extension(format!("{}.part", crate::random_hex(6)));
+    let written = write_backup(core, &actor, target, &tmp).await;
+    if let Err(e) = written {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(e);
+    }
     let out = path.clone();
     core.blocking(move || -> std::result::Result<(), String> {
-        if let Some(dir) = tmp.parent() {
-            std::fs::create_dir_all(dir).map_err(internal)?;
-        }
-        let written = write_zip(&tmp, &raw, &frames, &task_json, &docs);
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
         std::fs::rename(&tmp, &out).map_err(internal)?;
         // backups of earlier states are never asked for again
         if let Ok(entries) = std::fs::read_dir(out.parent().unwrap_or(&out)) {
@@ -305,6 +373,69 @@ pub async fn run_export(core: &Core, item: &QueueItem) -> std::result::Result<()
             }
         }
         Ok(())
+    })
+    .await
+    .map_err(internal)?
+}
+
+/// Writes the backup of `target` to `to`: a task's parts at the top, or CVAT's
+/// project layout, `project.json` and `task_<i>/` per task in id order.
+async fn write_backup(
+    core: &Core,
+    actor: &Actor,
+    target: Target,
+    to: &Path,
+) -> std::result::Result<(), String> {
+    let to = to.to_path_buf();
+    let mut zip = core
+        .blocking(move || -> std::result::Result<Zip, String> {
+            if let Some(dir) = to.parent() {
+                std::fs::create_dir_all(dir).map_err(internal)?;
+            }
+            let file = std::fs::File::create(&to).map_err(internal)?;
+            Ok(zip::ZipWriter::new(std::io::BufWriter::new(file)))
+        })
+        .await
+        .map_err(internal)??;
+    let task_ids = match target {
+        Target::Task(id) => vec![(String::new(), id)],
+        Target::Project(id) => {
+            let v = core.projects().get(actor, id).await.map_err(internal)?;
+            let p = &v.project;
+            let project_json = json!({
+                "name": p.name, "bug_tracker": p.bug_tracker, "status": p.status,
+                "labels": labels_json(&v.labels), "version": VERSION,
+            });
+            zip.start_file("project.json", zip_options())
+                .map_err(internal)?;
+            zip.write_all(project_json.to_string().as_bytes())
+                .map_err(internal)?;
+            let tasks = core.db().project_tasks(id).await.map_err(internal)?;
+            tasks
+                .iter()
+                .filter(|t| t.data_id.is_some())
+                .enumerate()
+                .map(|(i, t)| (format!("task_{i}/"), t.id))
+                .collect()
+        }
+    };
+    for (prefix, id) in task_ids {
+        let parts = task_parts(core, actor, id).await?;
+        zip = core
+            .blocking(move || -> std::result::Result<Zip, String> {
+                write_task(&mut zip, &prefix, &parts)?;
+                Ok(zip)
+            })
+            .await
+            .map_err(internal)??;
+    }
+    core.blocking(move || -> std::result::Result<(), String> {
+        zip.finish()
+            .map_err(internal)?
+            .into_inner()
+            .map_err(internal)?
+            .sync_all()
+            .map_err(internal)
     })
     .await
     .map_err(internal)?
@@ -330,29 +461,26 @@ fn walk(dir: &Path) -> std::io::Result<Vec<String>> {
     Ok(out)
 }
 
-fn write_zip(
-    to: &Path,
-    raw: &Path,
-    frames: &[ferrocat_store::tasks::FrameRow],
-    task_json: &Value,
-    docs: &[Value],
-) -> std::result::Result<(), String> {
-    let file = std::fs::File::create(to).map_err(internal)?;
-    let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .large_file(true);
+/// One task's `data/`, `task.json` and `annotations.json`, under `prefix`.
+fn write_task(zip: &mut Zip, prefix: &str, parts: &TaskParts) -> std::result::Result<(), String> {
+    let opts = zip_options();
+    let TaskParts {
+        raw,
+        frames,
+        task_json,
+        docs,
+    } = parts;
     let files = walk(raw).map_err(internal)?;
     for rel in &files {
-        zip.start_file(format!("data/{rel}"), opts)
+        zip.start_file(format!("{prefix}data/{rel}"), opts)
             .map_err(internal)?;
         let mut src = std::fs::File::open(raw.join(rel)).map_err(internal)?;
-        std::io::copy(&mut src, &mut zip).map_err(internal)?;
+        std::io::copy(&mut src, zip).map_err(internal)?;
     }
     // a manifest only when the frames are the uploaded files themselves (not the
     // members of an archive, a PDF's pages or a video's frames)
     if !frames.is_empty() && frames.iter().all(|f| files.contains(&f.name)) {
-        zip.start_file("data/manifest.jsonl", opts)
+        zip.start_file(format!("{prefix}data/manifest.jsonl"), opts)
             .map_err(internal)?;
         let mut text = String::from("{\"version\":\"1.1\"}\n{\"type\":\"images\"}\n");
         for f in frames {
@@ -368,18 +496,13 @@ fn write_zip(
         }
         zip.write_all(text.as_bytes()).map_err(internal)?;
     }
-    zip.start_file("task.json", opts).map_err(internal)?;
+    zip.start_file(format!("{prefix}task.json"), opts)
+        .map_err(internal)?;
     zip.write_all(task_json.to_string().as_bytes())
         .map_err(internal)?;
-    zip.start_file("annotations.json", opts).map_err(internal)?;
-    zip.write_all(Value::Array(docs.to_vec()).to_string().as_bytes())
+    zip.start_file(format!("{prefix}annotations.json"), opts)
         .map_err(internal)?;
-    zip.finish()
-        .map_err(internal)?
-        .into_inner()
-        .map_err(internal)?
-        .sync_all()
-        .map_err(internal)
+    serde_json::to_writer(zip, docs).map_err(internal)
 }
 
 /// What `task.json` asks for, checked.
@@ -393,17 +516,17 @@ fn bad(msg: impl Into<String>) -> String {
     format!("Invalid backup: {}", msg.into())
 }
 
-fn read_meta(task: &Value) -> std::result::Result<Meta, String> {
-    for k in ["version", "data", "labels", "jobs"] {
-        if task.get(k).is_none() {
-            return Err(bad(format!("task.json has no {k:?}")));
-        }
+fn check_version(doc: &Value) -> std::result::Result<(), String> {
+    if doc["version"] != VERSION {
+        return Err(bad(format!("{} version is not supported", doc["version"])));
     }
-    if task["version"] != VERSION {
-        return Err(bad(format!("{} version is not supported", task["version"])));
-    }
+    Ok(())
+}
+
+/// The labels of `task.json` or `project.json`, as a create request takes them.
+fn read_labels(doc: &Value) -> std::result::Result<Vec<Value>, String> {
     let mut labels = Vec::new();
-    for l in task["labels"]
+    for l in doc["labels"]
         .as_array()
         .ok_or_else(|| bad("labels is not a list"))?
     {
@@ -428,6 +551,17 @@ fn read_meta(task: &Value) -> std::result::Result<Meta, String> {
             .unwrap_or_default();
         labels.push(json!({"name": name, "attributes": attributes}));
     }
+    Ok(labels)
+}
+
+fn read_meta(task: &Value) -> std::result::Result<Meta, String> {
+    for k in ["version", "data", "labels", "jobs"] {
+        if task.get(k).is_none() {
+            return Err(bad(format!("task.json has no {k:?}")));
+        }
+    }
+    check_version(task)?;
+    let labels = read_labels(task)?;
     let jobs: Vec<&Value> = task["jobs"]
         .as_array()
         .ok_or_else(|| bad("jobs is not a list"))?
@@ -477,14 +611,12 @@ fn read_meta(task: &Value) -> std::result::Result<Meta, String> {
     })
 }
 
-/// Checks every label and attribute name of `annotations.json` against `task.json`'s
-/// labels, so that a restore fails before it creates anything.
-fn check_names(
-    annotations: &Value,
-    create: &Map<String, Value>,
-) -> std::result::Result<(), String> {
+/// Checks every label and attribute name of `annotations.json` against the labels
+/// (`task.json`'s, or for a project's task `project.json`'s), so that a restore fails
+/// before it creates anything.
+fn check_names(annotations: &Value, labels: &[Value]) -> std::result::Result<(), String> {
     let mut known: HashMap<&str, Vec<&str>> = HashMap::new();
-    for l in create["labels"].as_array().into_iter().flatten() {
+    for l in labels {
         let attrs = l["attributes"]
             .as_array()
             .into_iter()
@@ -524,7 +656,8 @@ fn check_names(
     Ok(())
 }
 
-/// Runs a restore item. A retry after a crash goes on with the task it created.
+/// Runs a restore item. A retry after a crash goes on with the task it created; a
+/// project restore starts again, after removing what the crashed attempt made.
 pub async fn run_restore(core: &Core, item: &QueueItem) -> std::result::Result<(), String> {
     let p: Value = serde_json::from_str(&item.payload).map_err(internal)?;
     let file = PathBuf::from(p["file"].as_str().unwrap_or_default());
@@ -539,50 +672,62 @@ async fn restore(
     p: &Value,
     file: &Path,
 ) -> std::result::Result<(), String> {
-    if item.result.is_some() {
-        return Ok(()); // the task exists and its data item goes on by itself
-    }
     let user = p["user"].as_i64().ok_or("restore without a user")?;
     let actor = core.actor_of(user, "the restoring user").await?;
+    let project = p["target"] == "project";
+    if let Some(made) = item.result.as_deref() {
+        if !project {
+            return Ok(()); // the task exists and its data item goes on by itself
+        }
+        if let Ok(id) = made.parse::<i64>() {
+            match core.projects().delete(&actor, id).await {
+                Ok(()) | Err(Error::NotFound) => {}
+                Err(e) => return Err(describe(e)),
+            }
+        }
+    }
     let scratch = core
         .config()
         .data_dir
         .join("tmp")
         .join(format!("restore-{}", crate::random_hex(8)));
-    let outcome = restore_from(core, item, &actor, file, &scratch).await;
+    let outcome = restore_from(core, item, &actor, file, &scratch, project).await;
     let _ = tokio::fs::remove_dir_all(&scratch).await;
     outcome
 }
 
-async fn restore_from(
-    core: &Core,
-    item: &QueueItem,
-    actor: &Actor,
-    file: &Path,
-    scratch: &Path,
-) -> std::result::Result<(), String> {
-    let limits = crate::processing::Limits::from_config(core.config()).archive;
-    let limits = ferrocat_media::archive::Limits {
-        max_member_bytes: limits.max_total_bytes,
-        ..limits
-    };
-    let (src, dest) = (file.to_path_buf(), scratch.to_path_buf());
-    core.blocking(move || ferrocat_media::archive::extract(&src, &dest, &limits))
-        .await
-        .map_err(internal)?
-        .map_err(|e| bad(format!("not a readable zip: {e}")))?;
-    let read_json = |name: &str| -> std::result::Result<Value, String> {
-        let mut text = String::new();
-        std::fs::File::open(scratch.join(name))
-            .and_then(|mut f| f.read_to_string(&mut text))
-            .map_err(|_| bad(format!("there is no {name}")))?;
-        serde_json::from_str(&text).map_err(|e| bad(format!("{name}: {e}")))
-    };
-    let task_json = read_json("task.json")?;
-    let annotations = read_json("annotations.json")?;
+fn read_json(dir: &Path, name: &str) -> std::result::Result<Value, String> {
+    let mut text = String::new();
+    std::fs::File::open(dir.join(name))
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .map_err(|_| bad(format!("there is no {name}")))?;
+    serde_json::from_str(&text).map_err(|e| bad(format!("{name}: {e}")))
+}
+
+/// One task of a backup, read and checked.
+struct TaskBackup {
+    meta: Meta,
+    annotations: Value,
+    /// The task's `data/` folder and the media in it.
+    staged: PathBuf,
+    names: Vec<String>,
+}
+
+/// Reads the task backup in `dir`; `labels` are the project's for a task of a
+/// project backup (its `task.json` may list none).
+fn read_task(dir: &Path, labels: Option<&[Value]>) -> std::result::Result<TaskBackup, String> {
+    let mut task_json = read_json(dir, "task.json")?;
+    if labels.is_some() && task_json.get("labels").is_none() {
+        task_json["labels"] = json!([]);
+    }
+    let annotations = read_json(dir, "annotations.json")?;
     let meta = read_meta(&task_json)?;
-    check_names(&annotations, &meta.create)?;
-    let staged = scratch.join("data");
+    let own = meta.create["labels"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    check_names(&annotations, labels.unwrap_or(&own))?;
+    let staged = dir.join("data");
     for leftover in ["manifest.jsonl", "index.json", "related_images"] {
         let p = staged.join(leftover);
         let _ = std::fs::remove_file(&p);
@@ -596,16 +741,117 @@ async fn restore_from(
     if names.is_empty() {
         return Err(bad("data/ holds no media"));
     }
+    Ok(TaskBackup {
+        meta,
+        annotations,
+        staged,
+        names,
+    })
+}
+
+/// The `task_<i>/` folders of a project backup, in the order of `i`.
+fn task_dirs(root: &Path) -> std::result::Result<Vec<PathBuf>, String> {
+    let mut dirs: Vec<(u64, PathBuf)> = std::fs::read_dir(root)
+        .map_err(internal)?
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
+            Some((n.strip_prefix("task_")?.parse().ok()?, e.path()))
+        })
+        .collect();
+    dirs.sort();
+    Ok(dirs.into_iter().map(|(_, p)| p).collect())
+}
+
+async fn restore_from(
+    core: &Core,
+    item: &QueueItem,
+    actor: &Actor,
+    file: &Path,
+    scratch: &Path,
+    project: bool,
+) -> std::result::Result<(), String> {
+    let limits = crate::processing::Limits::from_config(core.config()).archive;
+    let limits = ferrocat_media::archive::Limits {
+        max_member_bytes: limits.max_total_bytes,
+        ..limits
+    };
+    let (src, dest) = (file.to_path_buf(), scratch.to_path_buf());
+    core.blocking(move || ferrocat_media::archive::extract(&src, &dest, &limits))
+        .await
+        .map_err(internal)?
+        .map_err(|e| bad(format!("not a readable zip: {e}")))?;
+    if !project {
+        let task = read_task(scratch, None)?;
+        create_task(core, actor, task, None, Some(item)).await?;
+        return Ok(());
+    }
+    // a project: everything is read and checked before anything is made
+    let project_json = read_json(scratch, "project.json")?;
+    check_version(&project_json)?;
+    let labels = read_labels(&project_json)?;
+    let tasks = task_dirs(scratch)?
+        .iter()
+        .map(|d| read_task(d, Some(&labels)))
+        .collect::<std::result::Result<Vec<_>, String>>()?;
+    let mut create = Map::new();
+    create.insert("name".into(), project_json["name"].clone());
+    let bug_tracker = project_json["bug_tracker"].as_str().unwrap_or("");
+    create.insert("bug_tracker".into(), json!(bug_tracker));
+    create.insert("labels".into(), Value::Array(labels));
+    let projects = core.projects();
+    let made = projects
+        .create(actor, &create)
+        .await
+        .map_err(|e| bad(describe(e)))?;
+    let pid = made.project.id;
+    core.db()
+        .queue_result(item.id, &pid.to_string())
+        .await
+        .map_err(internal)?;
+    for task in tasks {
+        if let Err(e) = create_task(core, actor, task, Some(pid), None).await {
+            let _ = projects.delete(actor, pid).await;
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Creates a restored task (in project `project`, whose labels it takes) and attaches
+/// its media; its processing item writes the annotations when the frames exist. The
+/// restore `item` of a task backup records the task before its media are attached, so
+/// that a retry goes on with it.
+async fn create_task(
+    core: &Core,
+    actor: &Actor,
+    task: TaskBackup,
+    project: Option<i64>,
+    item: Option<&QueueItem>,
+) -> std::result::Result<i64, String> {
+    let TaskBackup {
+        mut meta,
+        annotations,
+        staged,
+        names,
+    } = task;
+    if let Some(pid) = project {
+        meta.create.remove("labels");
+        meta.create.insert("project_id".into(), json!(pid));
+    }
     let tasks = core.tasks();
     let view = tasks
         .create(actor, &meta.create)
         .await
         .map_err(|e| bad(describe(e)))?;
     let tid = view.task.id;
-    core.db()
-        .queue_result(item.id, &tid.to_string())
-        .await
-        .map_err(internal)?;
+    if let Some(item) = item {
+        core.db()
+            .queue_result(item.id, &tid.to_string())
+            .await
+            .map_err(internal)?;
+    }
     let restore = json!({"annotations": annotations, "job_statuses": meta.job_statuses});
     let attached = tasks
         .attach_data_then(actor, tid, &meta.data, names, &staged, restore)
@@ -614,7 +860,7 @@ async fn restore_from(
         let _ = tasks.delete(actor, tid).await;
         return Err(bad(describe(e)));
     }
-    Ok(())
+    Ok(tid)
 }
 
 fn describe(e: Error) -> String {

@@ -153,12 +153,12 @@ pub(crate) fn project_exports_dir(core: &Core, project_id: i64) -> PathBuf {
 }
 
 /// What names an export and says whether its file is current.
-struct Subject {
+pub(crate) struct Subject {
     /// `task` or `project`, for the download's name.
-    what: &'static str,
-    name: String,
-    updated: chrono::DateTime<chrono::Utc>,
-    stamp: i64,
+    pub(crate) what: &'static str,
+    pub(crate) name: String,
+    pub(crate) updated: chrono::DateTime<chrono::Utc>,
+    pub(crate) stamp: i64,
 }
 
 /// Removes the files of the same kind and format as `newest` made for an earlier state
@@ -203,7 +203,7 @@ pub fn xml_date(t: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> String {
 
 impl ExportService<'_> {
     /// Checks access and reads what names the export and dates its state.
-    async fn subject(&self, actor: &Actor, target: Target) -> Result<Subject> {
+    pub(crate) async fn subject(&self, actor: &Actor, target: Target) -> Result<Subject> {
         Ok(match target {
             Target::Task(id) => {
                 let (task, _) = self.core.tasks().authorized_access(actor, id).await?;

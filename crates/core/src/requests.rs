@@ -7,8 +7,8 @@
 //! | `create:task-7` | task 7's data processing (the v1 item `task/7/data`) |
 //! | `export:task-7-dataset-COCO_1.0` | an export (`annotations` without images), of a task or `project-3` |
 //! | `import:task-7-annotations-by-2` | user 2's annotation import into task 7 (or `job-5`) |
-//! | `export:task-7-backup` | a task backup |
-//! | `import:backup-<hex>-by-2` | a backup restored by user 2 |
+//! | `export:task-7-backup` | a task backup (or `project-3`) |
+//! | `import:backup-<hex>-by-2` | a task or project backup restored by user 2 |
 //!
 //! A caller sees a request about a task or project it may see (an export made for one
 //! user serves the next), and its own imports; admins see all. The list holds the
@@ -173,10 +173,18 @@ fn operation(item: &QueueItem) -> Option<Operation> {
         }
         crate::backups::EXPORT_KIND => {
             op.kind = "export:backup";
-            op.task_id = p["task_id"].as_i64();
+            if let Some(id) = p["project_id"].as_i64() {
+                op.target = "project";
+                op.project_id = Some(id);
+            } else {
+                op.task_id = p["task_id"].as_i64();
+            }
         }
         crate::backups::IMPORT_KIND => {
             op.kind = "import:backup";
+            if p["target"] == "project" {
+                op.target = "project";
+            }
         }
         _ => return None,
     }
@@ -198,10 +206,13 @@ fn view(item: &QueueItem, op: Operation) -> RequestView {
             };
             Some(format!("/api/{what}/{tid}/dataset/download?rq_id={id}"))
         }
-        ("finished", "export:backup") => Some(format!(
-            "/api/tasks/{}/backup/download?rq_id={id}",
-            op.task_id.unwrap_or_default()
-        )),
+        ("finished", "export:backup") => {
+            let (what, oid) = match op.project_id {
+                Some(p) => ("projects", p),
+                None => ("tasks", op.task_id.unwrap_or_default()),
+            };
+            Some(format!("/api/{what}/{oid}/backup/download?rq_id={id}"))
+        }
         _ => None,
     };
     let result_id = match (status, op.kind) {
@@ -246,38 +257,39 @@ pub struct RequestService<'a> {
 }
 
 impl RequestService<'_> {
-    /// A restore whose own item is done goes on in its task's processing: until that
-    /// has finished, the request is started (or failed with its message).
+    /// A restore whose own item is done goes on in its tasks' processing (one task,
+    /// or each task of a restored project): until that has finished, the request is
+    /// started (or failed with the first failure's message).
     async fn follow(&self, mut v: RequestView) -> Result<RequestView> {
-        let (Some(tid), "import:backup") = (v.result_id, v.operation.kind) else {
+        let (Some(id), "import:backup") = (v.result_id, v.operation.kind) else {
             return Ok(v);
         };
         if v.status != "finished" {
             v.result_id = None;
             return Ok(v);
         }
-        let data = self
-            .core
-            .db()
-            .queue_item(&crate::tasks::data_key(tid))
-            .await?;
-        if let Some(d) = data {
-            match d.state.as_str() {
-                "failed" => {
-                    v.status = "failed";
-                    v.message = d.message;
-                    v.result_id = None;
-                }
-                "finished" => {}
-                _ => {
-                    v.status = "started";
-                    v.progress = progress_of(&d.message);
-                    v.message = d.message;
-                    v.finished = None;
-                    v.expiry = None;
-                    v.result_id = None;
-                }
-            }
+        let db = self.core.db();
+        let tasks = if v.operation.target == "project" {
+            db.project_tasks(id).await?.iter().map(|t| t.id).collect()
+        } else {
+            vec![id]
+        };
+        let mut items = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            items.extend(db.queue_item(&crate::tasks::data_key(t)).await?);
+        }
+        if let Some(d) = items.iter().find(|d| d.state == "failed") {
+            v.status = "failed";
+            v.message = d.message.clone();
+            v.result_id = None;
+        } else if let Some(d) = items.iter().find(|d| d.state != "finished") {
+            let done = items.iter().filter(|d| d.state == "finished").count() as f64;
+            v.status = "started";
+            v.progress = (done + progress_of(&d.message)) / items.len() as f64;
+            v.message = d.message.clone();
+            v.finished = None;
+            v.expiry = None;
+            v.result_id = None;
         }
         Ok(v)
     }

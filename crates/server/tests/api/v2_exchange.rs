@@ -21,7 +21,7 @@ db_tests!(
 );
 
 /// Polls `GET /api/requests/{rq}` until it has ended; the request.
-async fn wait_request(app: &TestApp, token: &str, rq: &str) -> Value {
+pub async fn wait_request(app: &TestApp, token: &str, rq: &str) -> Value {
     let until = Instant::now() + Duration::from_secs(60);
     loop {
         let r = app.get(&format!("/api/requests/{rq}"), token).await;
@@ -35,7 +35,7 @@ async fn wait_request(app: &TestApp, token: &str, rq: &str) -> Value {
 }
 
 /// A zip of `(name, bytes)` entries, stored.
-fn zip_of(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+pub fn zip_of(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
     let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Stored)
@@ -47,7 +47,7 @@ fn zip_of(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
     z.finish().unwrap().into_inner()
 }
 
-fn entries(zip_bytes: &[u8]) -> Vec<String> {
+pub fn entries(zip_bytes: &[u8]) -> Vec<String> {
     let z = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).unwrap();
     z.file_names().map(|n| n.unwrap().to_string()).collect()
 }
@@ -63,7 +63,7 @@ const XML: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 </image></annotations>"#;
 
 /// The labels and shapes of a task by name: `[(frame, label, points, attribute values)]`.
-async fn shapes_by_name(app: &TestApp, task: i64) -> Vec<Value> {
+pub async fn shapes_by_name(app: &TestApp, task: i64) -> Vec<Value> {
     let t = &app.admin_token;
     let labels = app
         .get(&format!("/api/labels?task_id={task}"), t)

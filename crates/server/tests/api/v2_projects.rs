@@ -1,6 +1,7 @@
 //! Projects, edits and previews on the v2 API, with `cvat-sdk` and `cvat-cli` 2.80
 //! (see `v2.rs`): a project made and listed by the CLI, filled and edited by the SDK,
-//! seen by a v1 client, and deleted by the CLI with its tasks.
+//! seen by a v1 client, backed up and restored by the CLI, and deleted by the CLI with
+//! its tasks.
 
 use std::process::Command;
 
@@ -11,6 +12,7 @@ use crate::common::{ADMIN_PASSWORD, TestApp};
 use crate::db_tests;
 use crate::media::jpeg;
 use crate::v2::{cli, host_port, ok, run};
+use crate::v2_exchange::{entries, shapes_by_name, wait_request, zip_of};
 
 db_tests!(projects_edits_previews);
 
@@ -163,6 +165,119 @@ async fn projects_edits_previews(app: TestApp) {
         .call(Method::GET, "/api/tasks?project_id=x", Some(t), None)
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
+
+    // a box, then backup and create-from-backup: the same project again
+    let truck =
+        app.get(&format!("/api/labels?task_id={tid}"), t).await.body["results"][2]["id"].clone();
+    let shape =
+        json!({"type": "rectangle", "frame": 2, "label_id": truck, "points": [1.0, 2.0, 9.0, 8.0]});
+    let r = app
+        .patch(
+            &format!("/api/tasks/{tid}/annotations?action=create"),
+            t,
+            json!({"shapes": [shape]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let expected = shapes_by_name(&app, tid).await;
+    let (c, a, dd) = (cli.clone(), at.clone(), dir.path().to_path_buf());
+    let pid_s = pid.to_string();
+    let restored = tokio::task::spawn_blocking(move || {
+        let args = ["project", "backup", &pid_s, "project.zip"];
+        ok(&run(&c, &a, None, &args, &dd), "project backup");
+        let args = ["project", "create-from-backup", "project.zip"];
+        ok(&run(&c, &a, None, &args, &dd), "project create-from-backup")
+    })
+    .await
+    .unwrap();
+    let zip_bytes = std::fs::read(dir.path().join("project.zip")).unwrap();
+    let names = entries(&zip_bytes);
+    for e in [
+        "project.json",
+        "task_0/task.json",
+        "task_0/annotations.json",
+        "task_0/data/f0.jpg",
+        "task_0/data/manifest.jsonl",
+    ] {
+        assert!(names.contains(&e.to_string()), "{e} in {names:?}");
+    }
+    let new_pid: i64 = restored.trim().lines().last().unwrap().parse().unwrap();
+    assert_ne!(new_pid, pid);
+    let p2 = app.get(&format!("/api/projects/{new_pid}"), t).await.body;
+    assert_eq!(
+        (p2["name"].clone(), p2["tasks"]["count"].clone()),
+        (json!("fleet"), json!(1))
+    );
+    let tasks = app
+        .get(&format!("/api/tasks?project_id={new_pid}"), t)
+        .await
+        .body;
+    let new_tid = tasks["results"][0]["id"].as_i64().unwrap();
+    assert_eq!(tasks["results"][0]["name"], "renamed");
+    assert_eq!(shapes_by_name(&app, new_tid).await, expected);
+    let jobs = app
+        .get(&format!("/api/jobs?task_id={new_tid}"), t)
+        .await
+        .body;
+    let mut statuses: Vec<(i64, String)> = jobs["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["start_frame"].as_i64().unwrap(),
+                j["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [(0, "completed".into()), (2, "validation".into())]
+    );
+
+    // a backup whose objects name a label the project does not have: refused before
+    // anything is made
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).unwrap();
+    let mut parts: Vec<(String, Vec<u8>)> = Vec::new();
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).unwrap();
+        let name = f.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut bytes).unwrap();
+        if name == "project.json" {
+            let mut doc: Value = serde_json::from_slice(&bytes).unwrap();
+            doc["labels"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|l| l["name"] != "truck");
+            bytes = doc.to_string().into_bytes();
+        }
+        parts.push((name, bytes));
+    }
+    let parts: Vec<(&str, Vec<u8>)> = parts.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let form = reqwest::multipart::Form::new().part(
+        "project_file",
+        reqwest::multipart::Part::bytes(zip_of(&parts)).file_name("broken.zip"),
+    );
+    let r = app
+        .client
+        .post(app.url("/api/projects/backup/"))
+        .header("Authorization", format!("Token {t}"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let rq: Value = r.json().await.unwrap();
+    let done = wait_request(&app, t, rq["rq_id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert!(
+        done["message"].as_str().unwrap().contains("truck"),
+        "{done}"
+    );
+    let all = app.get("/api/projects", t).await.body;
+    assert_eq!(all["count"], 2, "{all}");
 
     // the CLI deletes the project with its task
     ok(

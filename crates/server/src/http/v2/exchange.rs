@@ -1,7 +1,8 @@
 //! What moves in and out of ferrocat through CVAT 2's background requests: dataset and
 //! annotation exports (`…/dataset/export` → `result_url` → `…/dataset/download`),
 //! annotation imports (`POST …/annotations/?format=F` through the upload protocol) and
-//! task backups (`…/backup/export`, restore by `POST /api/tasks/backup/`).
+//! task and project backups (`…/backup/export`, restore by `POST /api/tasks/backup/` or
+//! `/api/projects/backup/`).
 
 use axum::Json;
 use axum::extract::{OriginalUri, Path, Request, State};
@@ -217,6 +218,17 @@ pub async fn import_job(
     import(&st, &me, ImportTarget::Job(parse_id(&id)?), req).await
 }
 
+async fn backup(
+    st: &AppState,
+    me: &AuthUser,
+    target: ExportTarget,
+    uri: &axum::http::Uri,
+) -> ApiResult<Response> {
+    local_only(&QueryPairs::parse(uri.query()))?;
+    let rq = st.core.backups().start_export(&me.actor, target).await?;
+    Ok(accepted(rq))
+}
+
 /// `POST /api/tasks/{id}/backup/export`.
 pub async fn export_backup(
     State(st): State<AppState>,
@@ -224,13 +236,30 @@ pub async fn export_backup(
     Path(id): Path<String>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
-    local_only(&QueryPairs::parse(uri.query()))?;
-    let rq = st
-        .core
-        .backups()
-        .start_export(&me.actor, parse_id(&id)?)
-        .await?;
-    Ok(accepted(rq))
+    backup(&st, &me, ExportTarget::Task(parse_id(&id)?), &uri).await
+}
+
+/// `POST /api/projects/{id}/backup/export`: CVAT's project layout, `project.json` and
+/// a `task_<i>/` folder per task with media.
+pub async fn export_project_backup(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Response> {
+    backup(&st, &me, ExportTarget::Project(parse_id(&id)?), &uri).await
+}
+
+async fn backup_download(
+    st: &AppState,
+    me: &AuthUser,
+    target: ExportTarget,
+    uri: &axum::http::Uri,
+) -> ApiResult<Response> {
+    let q = QueryPairs::parse(uri.query());
+    let rq = q.get("rq_id").unwrap_or("");
+    let (path, name) = st.core.backups().export_file(&me.actor, target, rq).await?;
+    zip_download(&path, &name).await
 }
 
 /// `GET /api/tasks/{id}/backup/download?rq_id=…`: a finished backup's zip.
@@ -240,34 +269,65 @@ pub async fn download_backup(
     Path(id): Path<String>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
-    let q = QueryPairs::parse(uri.query());
-    let (path, name) = st
-        .core
-        .backups()
-        .export_file(&me.actor, parse_id(&id)?, q.get("rq_id").unwrap_or(""))
-        .await?;
-    zip_download(&path, &name).await
+    backup_download(&st, &me, ExportTarget::Task(parse_id(&id)?), &uri).await
 }
 
-/// `POST /api/tasks/backup/`: a backup restored as a new task (upload protocol; the
-/// one-shot form's file is `task_file`). The request's `result_id` is the new task.
-pub async fn restore_backup(
+/// `GET /api/projects/{id}/backup/download?rq_id=…`.
+pub async fn download_project_backup(
     State(st): State<AppState>,
     me: AuthUser,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Response> {
+    backup_download(&st, &me, ExportTarget::Project(parse_id(&id)?), &uri).await
+}
+
+/// A backup restored through the upload protocol (the one-shot form's file is
+/// `field`); `project` for a project backup.
+async fn restore(
+    st: &AppState,
+    me: &AuthUser,
     req: Request,
+    field: &str,
+    project: bool,
 ) -> ApiResult<Response> {
     let dest = Dest::Backup(me.user.id);
-    uploads::authorize(&st, &me, dest).await?;
+    uploads::authorize(st, me, dest).await?;
     let step = uploads::step(req.headers())?;
-    let req = match uploads::common_step(&st, &me, dest, &step, req, "task_file").await? {
+    let req = match uploads::common_step(st, me, dest, &step, req, field).await? {
         Ok(answer) => return Ok(answer),
         Err(req) => req,
     };
-    let (file, scratch) = uploaded_file(&st, dest, &step, req, "task_file").await?;
-    let started = st.core.backups().start_restore(&me.actor, &file).await;
+    let (file, scratch) = uploaded_file(st, dest, &step, req, field).await?;
+    let started = st
+        .core
+        .backups()
+        .start_restore(&me.actor, &file, project)
+        .await;
     if let Some(dir) = scratch {
         let _ = tokio::fs::remove_dir_all(dir).await;
     }
     let _ = tokio::fs::remove_file(&file).await;
     Ok(accepted(started?))
+}
+
+/// `POST /api/tasks/backup/`: a backup restored as a new task (`task_file`). The
+/// request's `result_id` is the new task.
+pub async fn restore_backup(
+    State(st): State<AppState>,
+    me: AuthUser,
+    req: Request,
+) -> ApiResult<Response> {
+    restore(&st, &me, req, "task_file", false).await
+}
+
+/// `POST /api/projects/backup/`: a project backup restored as a new project with its
+/// tasks (`project_file`). The request's `result_id` is the new project; it is
+/// finished when every task's media are processed and annotations written.
+pub async fn restore_project_backup(
+    State(st): State<AppState>,
+    me: AuthUser,
+    req: Request,
+) -> ApiResult<Response> {
+    restore(&st, &me, req, "project_file", true).await
 }

@@ -90,6 +90,22 @@ pub fn router(state: &AppState) -> Router<AppState> {
     r = both(r, "/tasks/{id}/annotations/{file_id}", tus());
     r = both(r, "/jobs/{id}/annotations/{file_id}", tus());
     r = both(r, "/tasks/backup/{file_id}", tus());
+    r = both(r, "/projects/backup/{file_id}", tus());
+    r = both(
+        r,
+        "/projects/backup",
+        post(exchange::restore_project_backup.layer(unlimited())),
+    );
+    r = both(
+        r,
+        "/projects/{id}/backup/export",
+        post(exchange::export_project_backup),
+    );
+    r = both(
+        r,
+        "/projects/{id}/backup/download",
+        get(exchange::download_project_backup),
+    );
     r = both(
         r,
         "/tasks/backup",

@@ -162,7 +162,7 @@ async fn dest_of(
 ) -> ApiResult<Dest> {
     let path = uri.path();
     let id = || parse_id(params.get("id").map_or("", String::as_str));
-    let dest = if path.contains("/tasks/backup/") {
+    let dest = if path.contains("/tasks/backup/") || path.contains("/projects/backup/") {
         Dest::Backup(me.user.id)
     } else if path.contains("/jobs/") {
         Dest::Annotations(Target::Job(id()?), me.user.id)
