@@ -156,6 +156,41 @@ async fn cvat_cli_task_commands(app: TestApp) {
         assert_eq!((img.width(), img.height()), (48, 32));
     }
 
+    // files of the server's share
+    let share = app.share_dir().join("cams");
+    std::fs::create_dir_all(&share).unwrap();
+    for i in 0..2 {
+        std::fs::write(share.join(format!("s{i}.jpg")), jpeg(40, 24, i)).unwrap();
+    }
+    let (a, d, c) = (host_port(&app), dir.path().to_path_buf(), cli.clone());
+    let shared = tokio::task::spawn_blocking(move || {
+        let args = [
+            "task",
+            "create",
+            "shared",
+            "--labels",
+            r#"[{"name": "car"}]"#,
+            "share",
+            "cams/s0.jpg",
+            "cams/s1.jpg",
+        ];
+        ok(&run(&c, &a, None, &args, &d), "task create share")
+    })
+    .await
+    .unwrap();
+    let sid: i64 = shared.trim().lines().last().unwrap().parse().unwrap();
+    let meta = app
+        .get(&format!("/api/tasks/{sid}/data/meta"), &t)
+        .await
+        .body;
+    let frames: Vec<&str> = meta["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(frames, ["cams/s0.jpg", "cams/s1.jpg"]);
+
     // task delete: really gone (the CLI exits 0 either way)
     let (a, d, c) = (host_port(&app), dir.path().to_path_buf(), cli.clone());
     tokio::task::spawn_blocking(move || {
