@@ -267,7 +267,7 @@ impl ExportService<'_> {
         if let Some(it) = &item {
             let p: Value = serde_json::from_str(&it.payload).unwrap_or(Value::Null);
             if p["updated"].as_i64() != Some(stamp) {
-                db.dequeue(&key).await?;
+                db.dequeue(it).await?;
                 item = None;
             }
         }
@@ -278,7 +278,7 @@ impl ExportService<'_> {
         };
         match item.state.as_str() {
             "finished" if action == "download" => {
-                db.dequeue(&key).await?;
+                db.dequeue(&item).await?;
                 let filename = match get("filename") {
                     Some(f) if !f.is_empty() => f.to_lowercase(),
                     _ => self.download_name(&subject, format),
@@ -290,7 +290,7 @@ impl ExportService<'_> {
             }
             "finished" => Ok(ExportAnswer::Ready),
             "failed" => {
-                db.dequeue(&key).await?;
+                db.dequeue(&item).await?;
                 Ok(ExportAnswer::Failed(item.message))
             }
             _ => Ok(ExportAnswer::Accepted),

@@ -165,17 +165,17 @@ impl ImportService<'_> {
             && matches!(it.state.as_str(), "finished" | "failed")
             && ferrocat_store::now() - it.updated > RESULT_TTL
         {
-            db.dequeue(&key).await?;
+            db.dequeue(it).await?;
             item = None;
         }
         if let Some(item) = item {
             return Ok(match item.state.as_str() {
                 "finished" => {
-                    db.dequeue(&key).await?;
+                    db.dequeue(&item).await?;
                     ImportAnswer::Done
                 }
                 "failed" => {
-                    db.dequeue(&key).await?;
+                    db.dequeue(&item).await?;
                     ImportAnswer::Failed(item.message)
                 }
                 _ => ImportAnswer::Accepted,

@@ -5,6 +5,12 @@
 //!
 //! [`KINDS`] is the one registry of item kinds: a new kind of work is a module with a
 //! `run` (and, when a failure must undo something, a `give_up`) added there.
+//!
+//! A [`Pool`] is a process's workers (`ferrocat serve` has `--workers` of them, `ferrocat
+//! worker` nothing else). Idle workers wake when this process queues work; on
+//! PostgreSQL also when any process does (`LISTEN/NOTIFY`), and they look at the queue
+//! every [`POLL`] (or [`POLL_LISTENING`]) in case an announcement was missed. SQLite
+//! is one machine's database: workers of another process there are seen by polling.
 
 use std::time::Duration;
 
@@ -109,9 +115,112 @@ impl Claims {
     }
 }
 
-/// The background worker: claims queue items and runs them until `stop` turns true.
-/// An item stays in `claims` while it runs (and after, if the worker is aborted).
-pub async fn worker(core: Core, mut stop: tokio::sync::watch::Receiver<bool>, claims: Claims) {
+/// How often an idle worker looks at the queue without an announcement.
+pub const POLL: Duration = Duration::from_millis(500);
+/// The same, while announcements arrive by `LISTEN` (they can be missed only while the
+/// listener reconnects).
+pub const POLL_LISTENING: Duration = Duration::from_secs(5);
+
+/// A process's workers, their claims and (on PostgreSQL) the listener that wakes them.
+pub struct Pool {
+    stop: tokio::sync::watch::Sender<bool>,
+    workers: tokio::task::JoinSet<()>,
+    listener: Option<tokio::task::JoinHandle<()>>,
+    claims: Claims,
+}
+
+impl Pool {
+    /// Starts `n` workers (none for `n` = 0).
+    pub async fn start(core: &Core, n: usize) -> Pool {
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let claims = Claims::default();
+        let listener = if n == 0 {
+            None
+        } else {
+            match core.db().queue_listener().await {
+                Ok(l) => l.map(|l| tokio::spawn(wake_on_announcements(core.clone(), l))),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for queued work: polling instead");
+                    None
+                }
+            }
+        };
+        let poll = if listener.is_some() {
+            POLL_LISTENING
+        } else {
+            POLL
+        };
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            workers.spawn(worker(core.clone(), stop_rx.clone(), claims.clone(), poll));
+        }
+        Pool {
+            stop,
+            workers,
+            listener,
+            claims,
+        }
+    }
+
+    /// Claims nothing more and waits until `deadline` for the running items. Past it,
+    /// the workers are cancelled (their heartbeats with them) and what they held is
+    /// given back for another worker; work on blocking threads is left to the runtime's
+    /// own shutdown. Whether every item ended in time.
+    pub async fn stop(mut self, core: &Core, deadline: tokio::time::Instant) -> bool {
+        let _ = self.stop.send(true);
+        if let Some(l) = self.listener.take() {
+            l.abort();
+        }
+        let drained = tokio::time::timeout_at(deadline, async {
+            while let Some(r) = self.workers.join_next().await {
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "a worker ended abnormally");
+                }
+            }
+        })
+        .await
+        .is_ok();
+        if !drained {
+            self.workers.abort_all();
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while self.workers.join_next().await.is_some() {}
+            })
+            .await;
+            let released = tokio::time::timeout(Duration::from_secs(5), self.claims.release(core))
+                .await
+                .unwrap_or(0);
+            tracing::warn!(
+                released,
+                "shutdown deadline reached: the queue items still running are released for another worker"
+            );
+        }
+        drained
+    }
+}
+
+/// Wakes a worker of this process for every announcement of queued work.
+async fn wake_on_announcements(core: Core, mut listener: ferrocat_store::queue::QueueListener) {
+    loop {
+        match listener.next().await {
+            Ok(_) => core.notify_queue(),
+            Err(e) => {
+                tracing::warn!(error = %e, "listening for queued work failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                core.notify_queue();
+            }
+        }
+    }
+}
+
+/// The background worker: claims queue items and runs them until `stop` turns true,
+/// looking at the queue when woken and every `poll`. An item stays in `claims` while it
+/// runs (and after, if the worker is aborted).
+pub async fn worker(
+    core: Core,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    claims: Claims,
+    poll: Duration,
+) {
     loop {
         if *stop.borrow() {
             return;
@@ -126,7 +235,7 @@ pub async fn worker(core: Core, mut stop: tokio::sync::watch::Receiver<bool>, cl
             Ok(None) => {
                 tokio::select! {
                     _ = core.queue_notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = tokio::time::sleep(poll) => {}
                     _ = stop.changed() => {}
                 }
             }

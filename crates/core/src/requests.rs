@@ -304,7 +304,7 @@ impl RequestService<'_> {
         };
         let item = match db.queue_item(&key).await? {
             Some(it) if expired(&it) => {
-                db.dequeue(&key).await?;
+                db.dequeue(&it).await?;
                 return Err(Error::NotFound);
             }
             Some(it) => it,
@@ -390,7 +390,7 @@ impl RequestService<'_> {
                 "Task creation cannot be cancelled; delete the task instead".into(),
             ));
         }
-        if item.state != "queued" || !self.core.db().dequeue_queued(&item.key).await? {
+        if item.state != "queued" || !self.core.db().dequeue_queued(&item).await? {
             return Err(Error::BadRequest(
                 "Only requests that have not been started yet can be cancelled".into(),
             ));

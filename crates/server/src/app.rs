@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::middleware::{MakeId, REQUEST_ID};
 use crate::serve::ConnLimits;
 use crate::throttle::AuthLimiter;
-use ferrocat_core::queue::Claims;
+use ferrocat_core::queue::Pool;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -158,58 +158,53 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let claims = Claims::default();
-        let mut workers = tokio::task::JoinSet::new();
-        for _ in 0..self.workers {
-            workers.spawn(ferrocat_core::queue::worker(
-                self.core.clone(),
-                stop_rx.clone(),
-                claims.clone(),
-            ));
-        }
+        let pool = Pool::start(&self.core, self.workers).await;
         let housekeeping = tokio::spawn(housekeeping(self.core.clone()));
         let connections =
             crate::serve::serve(self.listener, self.router, self.limits, shutdown).await;
         let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
         housekeeping.abort();
-        let _ = stop_tx.send(true);
-        let workers_done = async {
-            tokio::time::timeout_at(deadline, async {
-                while let Some(r) = workers.join_next().await {
-                    if let Err(e) = r {
-                        tracing::error!(error = %e, "a worker ended abnormally");
-                    }
-                }
-            })
-            .await
-            .is_ok()
-        };
-        let (requests_done, workers_done) =
-            tokio::join!(connections.finish(deadline), workers_done);
+        let (requests_done, _) = tokio::join!(
+            connections.finish(deadline),
+            pool.stop(&self.core, deadline)
+        );
         if !requests_done {
             tracing::warn!("shutdown deadline reached: closing the requests still running");
-        }
-        if !workers_done {
-            // The workers are cancelled (and their heartbeats with them) before their
-            // items are given back; work on blocking threads is left to the runtime's
-            // own shutdown timeout (main.rs).
-            workers.abort_all();
-            let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                while workers.join_next().await.is_some() {}
-            })
-            .await;
-            let released = tokio::time::timeout(Duration::from_secs(5), claims.release(&self.core))
-                .await
-                .unwrap_or(0);
-            tracing::warn!(
-                released,
-                "shutdown deadline reached: the queue items still running are released for another worker"
-            );
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), self.core.db().close()).await;
         Ok(())
     }
+}
+
+/// `ferrocat worker`: background work only (task data processing, exports, imports,
+/// backups, clean-up, git pushes) with `--workers` workers, until `shutdown`; then
+/// the running items get the shutdown deadline to end and are given back after it.
+pub async fn run_worker(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    config.validate()?;
+    if config.workers == 0 {
+        anyhow::bail!("ferrocat worker needs --workers of 1 or more");
+    }
+    let db = open_db(&config).await?;
+    std::fs::create_dir_all(config.share_dir()).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create share dir {}: {e}",
+            config.share_dir().display()
+        )
+    })?;
+    let core = Core::new(db, config.core_config()?);
+    log_media_tools();
+    let pool = Pool::start(&core, config.workers).await;
+    tracing::info!(workers = config.workers, "working on the queue");
+    let housekeeping = tokio::spawn(housekeeping(core.clone()));
+    shutdown.await;
+    housekeeping.abort();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(config.shutdown_timeout);
+    pool.stop(&core, deadline).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), core.db().close()).await;
+    Ok(())
 }
 
 /// Hourly clean-up of expired sessions and idempotency keys.

@@ -24,6 +24,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server (the default). Applies migrations first.
     Serve,
+    /// Run background work only (task data processing, exports, imports, backups,
+    /// git pushes) with `--workers` workers, beside `serve --workers 0` replicas on the
+    /// same database and data. Applies migrations first.
+    Worker,
     /// Apply database migrations and exit.
     Migrate,
     /// Create a superuser (staff, admin group) non-interactively.

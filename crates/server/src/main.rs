@@ -1,10 +1,10 @@
-//! `ferrocat`: serve (default), migrate, createsuperuser.
+//! `ferrocat`: serve (default), worker, migrate, createsuperuser.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use ferrocat::app::{Application, open_db, shutdown_signal};
+use ferrocat::app::{Application, open_db, run_worker, shutdown_signal};
 use ferrocat::config::{Cli, Command};
 use tracing_subscriber::EnvFilter;
 
@@ -61,6 +61,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = Application::build(config).await?;
             tracing::info!("listening on http://{}", app.local_addr());
             app.run_until(shutdown_signal()).await
+        }
+        Command::Worker => {
+            tracing::info!(
+                "ferrocat {} worker starting: {}",
+                env!("CARGO_PKG_VERSION"),
+                config.describe()
+            );
+            run_worker(config, shutdown_signal()).await
         }
         Command::Migrate => {
             let db = open_db(&config).await?;

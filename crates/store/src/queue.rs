@@ -28,11 +28,22 @@ pub struct QueueItem {
     pub result: Option<String>,
 }
 
+/// The PostgreSQL channel on which queued work is announced (the payload is the kind).
+pub const QUEUE_CHANNEL: &str = "ferrocat_queue";
+
 const COLS: &str = "id, key, kind, state, message, payload, attempts, lease_until, updated, user_id, created, result";
 
 impl Db {
-    /// Queues work under `key`, replacing a finished or failed item of the same key.
-    /// Returns the item id.
+    /// Queues work under `key`, replacing the item of the same key (callers replace
+    /// only what is finished, failed or stale). Returns the new item's id: the id
+    /// changes with every enqueue, so a worker still running a replaced item writes
+    /// nothing into the new one (its progress, renewals and end match no row).
+    ///
+    /// Concurrent enqueues of one key follow each other: SQLite serialises writers,
+    /// and on PostgreSQL a transaction-scoped advisory lock on the key does (without
+    /// it, two transactions would both delete, both insert, and one fail on the key's
+    /// unique index). On PostgreSQL the commit also wakes the workers of every process
+    /// (`NOTIFY` on [`QUEUE_CHANNEL`]).
     pub async fn enqueue(
         &self,
         key: &str,
@@ -43,6 +54,16 @@ impl Db {
         let now = crate::now();
         with_db!(self, |p| {
             let mut tx = p.begin().await?;
+            if let Db::Postgres(_) = self {
+                sqlx::query(
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0)), pg_notify($2, $3)",
+                )
+                .bind(key)
+                .bind(QUEUE_CHANNEL)
+                .bind(kind)
+                .execute(&mut *tx)
+                .await?;
+            }
             sqlx::query("DELETE FROM queue_items WHERE key = $1")
                 .bind(key)
                 .execute(&mut *tx)
@@ -63,12 +84,13 @@ impl Db {
         })
     }
 
-    /// Forgets the item with this key (a delivered or discarded export, say).
-    pub async fn dequeue(&self, key: &str) -> Result<()> {
+    /// Forgets an item read before (a delivered or discarded export, say): by its id,
+    /// so that an item enqueued under the same key since is kept.
+    pub async fn dequeue(&self, item: &QueueItem) -> Result<()> {
         with_db!(self, |p| sqlx::query(
-            "DELETE FROM queue_items WHERE key = $1"
+            "DELETE FROM queue_items WHERE id = $1"
         )
-        .bind(key)
+        .bind(item.id)
         .execute(p)
         .await
         .map(|_| ()))?;
@@ -110,12 +132,12 @@ impl Db {
         Ok(())
     }
 
-    /// Forgets a queued item that no worker has claimed yet; whether there was one.
-    pub async fn dequeue_queued(&self, key: &str) -> Result<bool> {
+    /// Forgets an item read before if no worker has claimed it yet; whether it did.
+    pub async fn dequeue_queued(&self, item: &QueueItem) -> Result<bool> {
         Ok(with_db!(self, |p| sqlx::query(
-            "DELETE FROM queue_items WHERE key = $1 AND state = 'queued'"
+            "DELETE FROM queue_items WHERE id = $1 AND state = 'queued'"
         )
-        .bind(key)
+        .bind(item.id)
         .execute(p)
         .await
         .map(|r| r.rows_affected()))?
@@ -210,6 +232,12 @@ impl Db {
                 .map(|r| r.rows_affected())
             })?;
         }
+        if let (Db::Postgres(p), true) = (self, released > 0) {
+            sqlx::query("SELECT pg_notify($1, 'released')")
+                .bind(QUEUE_CHANNEL)
+                .execute(p)
+                .await?;
+        }
         Ok(released)
     }
 
@@ -229,5 +257,33 @@ impl Db {
         .map(|r| r.rows_affected())
         })?;
         Ok(())
+    }
+}
+
+/// Announcements of queued work from every process (PostgreSQL `LISTEN` on
+/// [`QUEUE_CHANNEL`]), so that idle workers wake at once instead of at their next poll.
+pub struct QueueListener(sqlx::postgres::PgListener);
+
+impl QueueListener {
+    /// Waits for the next announcement: `true` for one, `false` when the connection was
+    /// lost (it reconnects on the next call; what was announced meanwhile is lost, so
+    /// the caller looks at the queue anyway).
+    pub async fn next(&mut self) -> Result<bool> {
+        Ok(self.0.try_recv().await?.is_some())
+    }
+}
+
+impl Db {
+    /// A listener for queued work on PostgreSQL; `None` on SQLite (one machine: its
+    /// workers poll, and those of this process are woken in memory).
+    pub async fn queue_listener(&self) -> Result<Option<QueueListener>> {
+        match self {
+            Db::Postgres(p) => {
+                let mut l = sqlx::postgres::PgListener::connect_with(p).await?;
+                l.listen(QUEUE_CHANNEL).await?;
+                Ok(Some(QueueListener(l)))
+            }
+            Db::Sqlite(_) => Ok(None),
+        }
     }
 }

@@ -72,7 +72,9 @@ both!(
     tokens_and_sessions,
     deleting_a_user_cascades,
     migrations_are_idempotent,
-    a_released_claim_is_taken_over_at_once
+    a_released_claim_is_taken_over_at_once,
+    enqueues_of_one_key_follow_each_other,
+    queued_work_is_announced
 );
 
 fn new_user(name: &str, email: &str) -> NewUser {
@@ -238,6 +240,70 @@ async fn a_released_claim_is_taken_over_at_once(db: Db) {
     assert_eq!(
         db.queue_item("k1").await.unwrap().unwrap().state,
         "finished"
+    );
+}
+
+/// Requests racing on one key (two clients asking for the same export): every enqueue
+/// succeeds and one item is left; an item replaced meanwhile is neither deleted by a
+/// late dequeue of the old one nor ended by the old one's worker.
+async fn enqueues_of_one_key_follow_each_other(db: Db) {
+    let racing = (0..12).map(|i| {
+        let db = db.clone();
+        async move {
+            db.enqueue("export:k", "export", &format!("{{\"n\": {i}}}"), None)
+                .await
+        }
+    });
+    let ids: Vec<i64> = futures_util::future::join_all(racing)
+        .await
+        .into_iter()
+        .map(|r| r.expect("a racing enqueue failed"))
+        .collect();
+    let left = db.queue_item("export:k").await.unwrap().unwrap();
+    assert!(ids.contains(&left.id));
+    // a worker runs the item; a client replaces it (a newer state) meanwhile
+    let lease = Duration::seconds(600);
+    let running = db.claim_queue_item(lease).await.unwrap().unwrap();
+    let newer = db.enqueue("export:k", "export", "{}", None).await.unwrap();
+    db.queue_progress(running.id, "old", lease).await.unwrap();
+    db.queue_done(running.id, true, "old failed").await.unwrap();
+    db.dequeue(&running).await.unwrap();
+    assert!(!db.dequeue_queued(&running).await.unwrap());
+    let now = db.queue_item("export:k").await.unwrap().unwrap();
+    assert_eq!(
+        (now.id, now.state.as_str(), now.message.as_str()),
+        (newer, "queued", "")
+    );
+    assert!(db.dequeue_queued(&now).await.unwrap());
+    assert!(db.queue_item("export:k").await.unwrap().is_none());
+}
+
+/// On PostgreSQL every enqueue and every release is announced to listeners of all
+/// processes; SQLite has no listener (its workers poll).
+async fn queued_work_is_announced(db: Db) {
+    let Some(mut listener) = db.queue_listener().await.unwrap() else {
+        assert_eq!(db.backend(), "sqlite");
+        return;
+    };
+    let wait = std::time::Duration::from_secs(10);
+    db.enqueue("k", "data", "{}", None).await.unwrap();
+    assert!(
+        tokio::time::timeout(wait, listener.next())
+            .await
+            .unwrap()
+            .unwrap()
+    );
+    let item = db
+        .claim_queue_item(Duration::seconds(600))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(db.release_queue_items(&[item.id]).await.unwrap(), 1);
+    assert!(
+        tokio::time::timeout(wait, listener.next())
+            .await
+            .unwrap()
+            .unwrap()
     );
 }
 

@@ -43,13 +43,9 @@ pub fn proc_kb(pid: u32, key: &str) -> u64 {
         * 1024
 }
 
-/// Starts the binary in `dir` with `env` (and the admin password) and logs in as admin.
-pub async fn start(dir: &Path, env: &[(&str, String)]) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+/// Runs the binary with `args` in `dir` with `env` (and the admin password, and no
+/// other `FERROCAT_*` variable of the test's own) until its log says `ready`.
+pub fn spawn(dir: &Path, args: &[&str], env: &[(&str, String)], ready: &str) -> Child {
     let mut cmd = Command::new(BIN);
     for (k, _) in std::env::vars() {
         if k.starts_with("FERROCAT_") {
@@ -57,8 +53,8 @@ pub async fn start(dir: &Path, env: &[(&str, String)]) -> Server {
         }
     }
     let mut child = cmd
+        .args(args)
         .current_dir(dir)
-        .env("FERROCAT_LISTEN", format!("127.0.0.1:{port}"))
         .env("FERROCAT_ADMIN_PASSWORD", PASSWORD)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("NO_COLOR", "1")
@@ -76,10 +72,23 @@ pub async fn start(dir: &Path, env: &[(&str, String)]) -> Server {
     let until = Instant::now() + Duration::from_secs(60);
     while !rx
         .recv_timeout(Duration::from_millis(200))
-        .is_ok_and(|l| l.contains("listening on"))
+        .is_ok_and(|l| l.contains(ready))
     {
-        assert!(Instant::now() < until, "the server did not start");
+        assert!(Instant::now() < until, "ferrocat {args:?} did not start");
     }
+    child
+}
+
+/// Starts the server in `dir` with `env` (and the admin password) and logs in as admin.
+pub async fn start(dir: &Path, env: &[(&str, String)]) -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut env = env.to_vec();
+    env.push(("FERROCAT_LISTEN", format!("127.0.0.1:{port}")));
+    let child = spawn(dir, &[], &env, "listening on");
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let r: Value = client

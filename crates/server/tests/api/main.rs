@@ -17,6 +17,7 @@ mod git;
 mod http;
 mod limits;
 mod projects;
+mod replicas;
 mod resources;
 mod schemathesis;
 mod server;

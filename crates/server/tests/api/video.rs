@@ -40,7 +40,7 @@ fn scratch() -> tempfile::TempDir {
 }
 
 /// `testsrc2` encoded with `codec` args into `dir/name`; returns its bytes.
-fn clip(dir: &Path, name: &str, size: &str, frames: u64, codec: &[&str]) -> Vec<u8> {
+pub(crate) fn clip(dir: &Path, name: &str, size: &str, frames: u64, codec: &[&str]) -> Vec<u8> {
     let path = dir.join(name);
     let src = format!("testsrc2=size={size}:rate=25");
     let n = frames.to_string();
@@ -52,7 +52,7 @@ fn clip(dir: &Path, name: &str, size: &str, frames: u64, codec: &[&str]) -> Vec<
     std::fs::read(path).unwrap()
 }
 
-const H264: &[&str] = &[
+pub(crate) const H264: &[&str] = &[
     "-c:v",
     "libx264",
     "-profile:v",
