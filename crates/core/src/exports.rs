@@ -120,7 +120,21 @@ fn key(target: Target, kind: ExportKind, format: &str) -> String {
     format!("{}/export/{}/{format}", target.prefix(), kind.as_str())
 }
 
-fn file_path(core: &Core, target: Target, kind: ExportKind, format: &str, stamp: i64) -> PathBuf {
+/// An export's file. Its name holds the state it was made of (`stamp`) and a hash of the
+/// origin whose absolute URLs it holds (CVAT XML's segment URLs): a request through
+/// another host name gets a file of its own, never another requester's URLs.
+fn file_path(
+    core: &Core,
+    target: Target,
+    kind: ExportKind,
+    format: &str,
+    stamp: i64,
+    origin: &str,
+) -> PathBuf {
+    // FNV-1a: stable across processes and versions, unlike std's hasher
+    let tag = origin.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    }) as u32;
     let slug: String = format
         .chars()
         .map(|c| {
@@ -133,7 +147,7 @@ fn file_path(core: &Core, target: Target, kind: ExportKind, format: &str, stamp:
         .collect();
     target
         .dir(core)
-        .join(format!("{}-{slug}-{stamp}.zip", kind.as_str()))
+        .join(format!("{}-{slug}-{tag:08x}-{stamp}.zip", kind.as_str()))
 }
 
 /// The folder of a task's export files (removed with the task).
@@ -266,7 +280,7 @@ impl ExportService<'_> {
         let mut item = db.queue_item(&key).await?;
         if let Some(it) = &item {
             let p: Value = serde_json::from_str(&it.payload).unwrap_or(Value::Null);
-            if p["updated"].as_i64() != Some(stamp) {
+            if p["updated"].as_i64() != Some(stamp) || p["origin"] != origin {
                 db.dequeue(it).await?;
                 item = None;
             }
@@ -284,7 +298,7 @@ impl ExportService<'_> {
                     _ => self.download_name(&subject, format),
                 };
                 Ok(ExportAnswer::Download {
-                    path: file_path(self.core, target, kind, format, stamp),
+                    path: file_path(self.core, target, kind, format, stamp, origin),
                     filename,
                 })
             }
@@ -379,8 +393,9 @@ impl ExportService<'_> {
         let subject = self.subject(actor, target).await?;
         check_format(format)?;
         let key = v2_key(target, kind, format);
-        let file = file_path(self.core, target, kind, format, subject.stamp);
+        let file = file_path(self.core, target, kind, format, subject.stamp, origin);
         if let Some(it) = self.core.db().queue_item(&key).await?
+            && serde_json::from_str::<Value>(&it.payload).is_ok_and(|p| p["origin"] == origin)
             && crate::requests::reusable(&it, subject.stamp, &file).await
         {
             return Ok(key);
@@ -418,6 +433,7 @@ impl ExportService<'_> {
             kind,
             format,
             p["updated"].as_i64().unwrap_or_default(),
+            p["origin"].as_str().unwrap_or_default(),
         );
         if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
             return Err(Error::NotFound);
@@ -454,7 +470,7 @@ pub(crate) async fn make_file(
         Lookup::Ready(e) => e,
         _ => return Err(format!("Unknown format {format}")),
     };
-    let path = file_path(core, target, kind, format, stamp);
+    let path = file_path(core, target, kind, format, stamp, origin);
     if tokio::fs::try_exists(&path).await.unwrap_or(false) {
         return Ok(path);
     }

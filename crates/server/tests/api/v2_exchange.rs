@@ -17,7 +17,8 @@ use crate::v2::{cli, host_port, ok, run};
 db_tests!(
     cli_exports_imports_backups,
     tus_upload_resumed_after_a_drop,
-    restore_a_cvat_layout_backup
+    restore_a_cvat_layout_backup,
+    export_urls_follow_the_request
 );
 
 /// Polls `GET /api/requests/{rq}` until it has ended; the request.
@@ -604,4 +605,52 @@ async fn restore_a_cvat_layout_backup(app: TestApp) {
         .await
         .body;
     assert_eq!(meta["frames"][3]["name"], "frame_3.jpg");
+}
+
+/// An export's absolute URLs (CVAT XML's segment URLs) are those of the request that
+/// asked for it: a request through another host name gets a file of its own.
+async fn export_urls_follow_the_request(app: TestApp) {
+    let t = app.admin_token.clone();
+    let (task, _) = crate::formats::rich_task(&app, &t).await;
+    let id = task["id"].as_i64().unwrap();
+    let mut seen = Vec::new();
+    for host in ["first.example:8080", "second.example", "first.example:8080"] {
+        let r = app
+            .client
+            .post(app.url(&format!(
+                "/api/tasks/{id}/dataset/export?format=CVAT%20for%20images%201.1&save_images=false"
+            )))
+            .header("Authorization", format!("Token {t}"))
+            .header("X-Forwarded-Host", host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let rq: Value = r.json().await.unwrap();
+        let done = wait_request(&app, &t, rq["rq_id"].as_str().unwrap()).await;
+        assert_eq!(done["status"], "finished", "{done}");
+        let r = app
+            .client
+            .get(done["result_url"].as_str().unwrap())
+            .header("Authorization", format!("Token {t}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let zip_bytes = r.bytes().await.unwrap().to_vec();
+        let xml = crate::media::unzip(&zip_bytes)
+            .into_iter()
+            .find(|(n, _)| n == "annotations.xml")
+            .map(|(_, b)| String::from_utf8(b).unwrap())
+            .unwrap();
+        let url = xml
+            .split("<url>")
+            .nth(1)
+            .and_then(|r| r.split("</url>").next())
+            .unwrap()
+            .to_string();
+        assert!(url.starts_with(&format!("http://{host}/")), "{host}: {url}");
+        seen.push(url);
+    }
+    assert_eq!(seen[0], seen[2]);
 }
