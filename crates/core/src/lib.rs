@@ -234,6 +234,25 @@ impl Core {
         server::ServerService { core: self }
     }
 
+    /// Whether the media store (the data folder) takes a write and gives it back (for
+    /// readiness probes): a small file in `<data>/tmp`, removed again.
+    pub async fn media_probe(&self) -> std::result::Result<(), String> {
+        let dir = self.config().data_dir.join("tmp");
+        let probe = dir.join(format!(".ready-{}", random_hex(6)));
+        let outcome = async {
+            tokio::fs::create_dir_all(&dir).await?;
+            tokio::fs::write(&probe, b"ready").await?;
+            let back = tokio::fs::read(&probe).await?;
+            if back != b"ready" {
+                return Err(std::io::Error::other("read back something else"));
+            }
+            Ok(())
+        }
+        .await;
+        let _ = tokio::fs::remove_file(&probe).await;
+        outcome.map_err(|e| format!("{}: {e}", dir.display()))
+    }
+
     /// Wakes a background worker (work was queued).
     pub fn notify_queue(&self) {
         self.inner.queue.notify_one();

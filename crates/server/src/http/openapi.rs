@@ -65,6 +65,7 @@ use crate::app::AppState;
         super::git::check,
         super::git::meta,
         super::ops::healthz,
+        super::ops::readyz,
         super::ops::metrics,
     ),
     components(schemas(
@@ -133,12 +134,13 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Routes that answer without a login.
-const PUBLIC: [&str; 6] = [
+const PUBLIC: [&str; 7] = [
     "/api/v1/auth/login",
     "/api/v1/auth/register",
     "/api/v1/auth/logout",
     "/api/v1/restrictions/user-agreements",
     "/healthz",
+    "/readyz",
     "/metrics",
 ];
 

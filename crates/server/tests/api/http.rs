@@ -57,6 +57,12 @@ async fn health_metrics_and_security_headers() {
     let r = app.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body, json!({"status": "ok", "database": "sqlite"}));
+    let ready = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(
+        ready.body,
+        json!({"status": "ok", "database": "ok", "media": "ok"})
+    );
     app.get("/api/v1/users/self", &app.admin_token).await;
     let text = app
         .client
@@ -168,6 +174,7 @@ async fn openapi_document_lists_every_route_and_swagger_ui_is_served() {
         "/api/v1/auth/logout",
         "/api/v1/restrictions/user-agreements",
         "/healthz",
+        "/readyz",
         "/metrics",
     ];
     for (path, item) in paths {
@@ -236,4 +243,33 @@ async fn openapi_document_lists_every_route_and_swagger_ui_is_served() {
         .unwrap();
     assert_eq!(init.status(), 200);
     assert!(init.text().await.unwrap().contains("/api/swagger.json"));
+}
+
+/// `/readyz` is 503 while the media store or the database fails, naming which; `/healthz`
+/// (liveness) stays 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_names_what_fails() {
+    let app = app().await;
+    // the data folder cannot take the probe: its `tmp` is a file
+    let tmp = app.data_path().join("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::write(&tmp, b"not a folder").unwrap();
+    let r = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.body["database"], "ok");
+    assert!(r.body["media"]["error"].is_string(), "{}", r.body);
+    std::fs::remove_file(&tmp).unwrap();
+    assert_eq!(
+        app.call(Method::GET, "/readyz", None, None).await.status,
+        200
+    );
+    // the database gone
+    app.db.close().await;
+    let r = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body["database"]["error"].is_string(), "{}", r.body);
+    assert_eq!(
+        app.call(Method::GET, "/healthz", None, None).await.status,
+        200
+    );
 }
