@@ -2,7 +2,7 @@
 //! and `GET /tasks/{id}/dataset?format=F` (the same files plus the task's images).
 //!
 //! An export is a queue item keyed by task, kind and format
-//! (`task/7/export/annotations/<F>`, `task/7/export/dataset/<F>`), shared by every user. Its payload records the task's `updated_date` when it was
+//! (`task/7/export/annotations/<F>@<origin tag>`, `…/dataset/…`), shared by every user of one origin. Its payload records the task's `updated_date` when it was
 //! requested; an export older than the task is discarded and made again. The worker
 //! writes the file to `<data>/exports/task_<id>/`, named after the format and that
 //! `updated_date`, so a file made for the same state is reused.
@@ -116,13 +116,29 @@ impl Target {
     }
 }
 
-fn key(target: Target, kind: ExportKind, format: &str) -> String {
-    format!("{}/export/{}/{format}", target.prefix(), kind.as_str())
+/// The origin a file's absolute URLs are made for, as a short tag (FNV-1a: stable
+/// across processes and versions, unlike std's hasher). Exports for different origins
+/// are different items with different files, so that clients reaching the server by
+/// two host names (two replicas' own addresses, say) never replace each other's work
+/// nor get each other's URLs.
+fn origin_tag(origin: &str) -> String {
+    let h = origin.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{:08x}", h as u32)
 }
 
-/// An export's file. Its name holds the state it was made of (`stamp`) and a hash of the
-/// origin whose absolute URLs it holds (CVAT XML's segment URLs): a request through
-/// another host name gets a file of its own, never another requester's URLs.
+fn key(target: Target, kind: ExportKind, format: &str, origin: &str) -> String {
+    format!(
+        "{}/export/{}/{format}@{}",
+        target.prefix(),
+        kind.as_str(),
+        origin_tag(origin)
+    )
+}
+
+/// An export's file. Its name holds the state it was made of (`stamp`) and the tag of
+/// the origin whose absolute URLs it holds (CVAT XML's segment URLs).
 fn file_path(
     core: &Core,
     target: Target,
@@ -131,10 +147,7 @@ fn file_path(
     stamp: i64,
     origin: &str,
 ) -> PathBuf {
-    // FNV-1a: stable across processes and versions, unlike std's hasher
-    let tag = origin.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    }) as u32;
+    let tag = origin_tag(origin);
     let slug: String = format
         .chars()
         .map(|c| {
@@ -147,7 +160,7 @@ fn file_path(
         .collect();
     target
         .dir(core)
-        .join(format!("{}-{slug}-{tag:08x}-{stamp}.zip", kind.as_str()))
+        .join(format!("{}-{slug}-{tag}-{stamp}.zip", kind.as_str()))
 }
 
 /// The folder of a task's export files (removed with the task).
@@ -275,7 +288,7 @@ impl ExportService<'_> {
         let format = get("format").unwrap_or("");
         check_format(format)?;
         let db = self.core.db();
-        let key = key(target, kind, format);
+        let key = key(target, kind, format, origin);
         let stamp = subject.stamp;
         let mut item = db.queue_item(&key).await?;
         if let Some(it) = &item {
@@ -323,18 +336,20 @@ fn check_format(format: &str) -> Result<()> {
     }
 }
 
-/// The request id (and queue key) of a v2 export: `export:task-7-dataset-COCO_1.0`.
-/// v2 requests have keys of their own, apart from v1's, because the two protocols end
-/// differently (v1 forgets a delivered export, v2 keeps it for more downloads).
-pub fn v2_key(target: Target, kind: ExportKind, format: &str) -> String {
+/// The request id (and queue key) of a v2 export: `export:task-7-dataset-COCO_1.0-<origin
+/// tag>`. v2 requests have keys of their own, apart from v1's, because the two
+/// protocols end differently (v1 forgets a delivered export, v2 keeps it for more
+/// downloads).
+pub fn v2_key(target: Target, kind: ExportKind, format: &str, origin: &str) -> String {
     let (what, id) = match target {
         Target::Task(id) => ("task", id),
         Target::Project(id) => ("project", id),
     };
     format!(
-        "export:{what}-{id}-{}-{}",
+        "export:{what}-{id}-{}-{}-{}",
         kind.as_str(),
-        crate::requests::slug(format)
+        crate::requests::slug(format),
+        origin_tag(origin)
     )
 }
 
@@ -392,7 +407,7 @@ impl ExportService<'_> {
     ) -> Result<String> {
         let subject = self.subject(actor, target).await?;
         check_format(format)?;
-        let key = v2_key(target, kind, format);
+        let key = v2_key(target, kind, format, origin);
         let file = file_path(self.core, target, kind, format, subject.stamp, origin);
         if let Some(it) = self.core.db().queue_item(&key).await?
             && serde_json::from_str::<Value>(&it.payload).is_ok_and(|p| p["origin"] == origin)

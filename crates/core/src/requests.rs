@@ -5,7 +5,7 @@
 //! | request id | what |
 //! |---|---|
 //! | `create:task-7` | task 7's data processing (the v1 item `task/7/data`) |
-//! | `export:task-7-dataset-COCO_1.0` | an export (`annotations` without images), of a task or `project-3` |
+//! | `export:task-7-dataset-COCO_1.0-<tag>` | an export (`annotations` without images), of a task or `project-3`, for one origin (`<tag>`: its URLs) |
 //! | `import:task-7-annotations-by-2` | user 2's annotation import into task 7 (or `job-5`) |
 //! | `export:task-7-backup` | a task backup (or `project-3`) |
 //! | `import:backup-<hex>-by-2` | a task or project backup restored by user 2 |

@@ -162,6 +162,7 @@ impl Application {
         let housekeeping = tokio::spawn(housekeeping(self.core.clone()));
         let connections =
             crate::serve::serve(self.listener, self.router, self.limits, shutdown).await;
+        tracing::info!("shutting down: finishing in-flight requests and running queue items");
         let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
         housekeeping.abort();
         let (requests_done, _) = tokio::join!(
@@ -200,6 +201,7 @@ pub async fn run_worker(
     tracing::info!(workers = config.workers, "working on the queue");
     let housekeeping = tokio::spawn(housekeeping(core.clone()));
     shutdown.await;
+    tracing::info!("shutting down: finishing the running queue items");
     housekeeping.abort();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(config.shutdown_timeout);
     pool.stop(&core, deadline).await;
@@ -254,7 +256,7 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutting down: signal received");
 }
 
 /// Says at start-up which kinds of task data this server can process: video needs
