@@ -102,13 +102,11 @@ impl BackupService<'_> {
     /// media; a project's tasks without media are left out of its backup (a restore
     /// could not make them).
     pub async fn start_export(&self, actor: &Actor, target: Target) -> Result<String> {
-        if let Target::Task(id) = target {
-            let (task, _) = self.core.tasks().authorized_access(actor, id).await?;
-            if task.data_id.is_none() {
-                return Err(Error::BadRequest("The task has no data to back up".into()));
-            }
+        let subject = self.core.exports().subject(actor, target).await?;
+        if subject.no_media {
+            return Err(Error::BadRequest("The task has no data to back up".into()));
         }
-        let stamp = self.core.exports().subject(actor, target).await?.stamp;
+        let stamp = subject.stamp;
         let key = export_key(target);
         let db = self.core.db();
         let file = file_path(self.core, target, stamp);

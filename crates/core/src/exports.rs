@@ -122,10 +122,14 @@ impl Target {
 /// two host names (two replicas' own addresses, say) never replace each other's work
 /// nor get each other's URLs.
 fn origin_tag(origin: &str) -> String {
-    let h = origin.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+    format!("{:08x}", fnv1a(origin.bytes()) as u32)
+}
+
+/// FNV-1a of `bytes`.
+fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{:08x}", h as u32)
+    })
 }
 
 fn key(target: Target, kind: ExportKind, format: &str, origin: &str) -> String {
@@ -186,6 +190,8 @@ pub(crate) struct Subject {
     pub(crate) name: String,
     pub(crate) updated: chrono::DateTime<chrono::Utc>,
     pub(crate) stamp: i64,
+    /// A task without media yet (a project always counts as having them).
+    pub(crate) no_media: bool,
 }
 
 /// Removes the files of the same kind and format as `newest` made for an earlier state
@@ -239,29 +245,28 @@ impl ExportService<'_> {
                     name: task.name,
                     updated: task.updated_date,
                     stamp: task.updated_date.timestamp_micros(),
+                    no_media: task.data_id.is_none(),
                 }
             }
             Target::Project(id) => {
                 let p = self.core.projects().authorized_access(actor, id).await?;
                 let tasks = self.core.db().project_tasks(id).await?;
-                // FNV-1a over (id, updated) of every task: any change makes a new stamp
-                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-                let mut updated = p.updated_date;
-                for t in &tasks {
-                    updated = updated.max(t.updated_date);
-                    for b in
-                        t.id.to_le_bytes()
-                            .into_iter()
-                            .chain(t.updated_date.timestamp_micros().to_le_bytes())
-                    {
-                        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-                    }
-                }
+                let updated = tasks
+                    .iter()
+                    .map(|t| t.updated_date)
+                    .fold(p.updated_date, std::cmp::max);
+                // over (id, updated) of every task: any change makes a new stamp
+                let h = fnv1a(tasks.iter().flat_map(|t| {
+                    t.id.to_le_bytes()
+                        .into_iter()
+                        .chain(t.updated_date.timestamp_micros().to_le_bytes())
+                }));
                 Subject {
                     what: "project",
                     name: p.name,
                     updated,
                     stamp: (h >> 1) as i64,
+                    no_media: false,
                 }
             }
         })
@@ -293,7 +298,7 @@ impl ExportService<'_> {
         let mut item = db.queue_item(&key).await?;
         if let Some(it) = &item {
             let p: Value = serde_json::from_str(&it.payload).unwrap_or(Value::Null);
-            if p["updated"].as_i64() != Some(stamp) || p["origin"] != origin {
+            if p["updated"].as_i64() != Some(stamp) {
                 db.dequeue(it).await?;
                 item = None;
             }
@@ -410,7 +415,6 @@ impl ExportService<'_> {
         let key = v2_key(target, kind, format, origin);
         let file = file_path(self.core, target, kind, format, subject.stamp, origin);
         if let Some(it) = self.core.db().queue_item(&key).await?
-            && serde_json::from_str::<Value>(&it.payload).is_ok_and(|p| p["origin"] == origin)
             && crate::requests::reusable(&it, subject.stamp, &file).await
         {
             return Ok(key);

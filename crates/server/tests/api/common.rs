@@ -72,11 +72,10 @@ pub fn pg_url() -> Option<String> {
     }
 }
 
-/// A fresh, migrated PostgreSQL schema of its own.
-pub async fn pg_db() -> Option<Db> {
-    let url = pg_url()?;
+/// Creates an empty schema in the database at `url`; its name.
+pub async fn new_pg_schema(url: &str) -> String {
     let schema = format!("ft_{}", ferrocat_core::random_alnum(12).to_lowercase());
-    let admin = Db::connect(&url, 1)
+    let admin = Db::connect(url, 1)
         .await
         .expect("connect to FERROCAT_TEST_PG");
     if let Db::Postgres(p) = &admin {
@@ -86,6 +85,13 @@ pub async fn pg_db() -> Option<Db> {
             .expect("create schema");
     }
     admin.close().await;
+    schema
+}
+
+/// A fresh, migrated PostgreSQL schema of its own.
+pub async fn pg_db() -> Option<Db> {
+    let url = pg_url()?;
+    let schema = new_pg_schema(&url).await;
     let opts = PgConnectOptions::from_str(&url)
         .unwrap()
         .options([("search_path", schema.as_str())]);

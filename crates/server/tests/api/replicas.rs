@@ -11,20 +11,12 @@ use reqwest::Method;
 use serde_json::Value;
 
 use crate::binary::{self, Server};
-use crate::common::pg_url;
+use crate::common::{new_pg_schema, pg_url};
 
 /// A database URL of a fresh schema in `FERROCAT_TEST_PG` (required in CI).
 async fn fresh_schema() -> Option<String> {
     let url = pg_url()?;
-    let schema = format!("fr_{}", ferrocat_core::random_alnum(12).to_lowercase());
-    let admin = ferrocat_store::Db::connect(&url, 1).await.unwrap();
-    if let ferrocat_store::Db::Postgres(p) = &admin {
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(p)
-            .await
-            .unwrap();
-    }
-    admin.close().await;
+    let schema = new_pg_schema(&url).await;
     let sep = if url.contains('?') { '&' } else { '?' };
     Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
 }

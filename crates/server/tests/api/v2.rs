@@ -58,6 +58,20 @@ pub fn run(
     cmd.args(args).output().expect("run cvat-cli")
 }
 
+/// Runs a Python `script` of the CLI's venv (the SDK is there) with `args`; the JSON
+/// its last line prints.
+pub async fn sdk_script(cli: &Path, script: &str, args: Vec<String>) -> Value {
+    let python = cli.parent().unwrap().join("python");
+    let mut all: Vec<String> = vec!["-c".into(), script.into()];
+    all.extend(args);
+    let out =
+        tokio::task::spawn_blocking(move || Command::new(python).args(&all).output().unwrap())
+            .await
+            .unwrap();
+    let printed = ok(&out, "the SDK script");
+    serde_json::from_str(printed.lines().last().unwrap()).unwrap()
+}
+
 pub fn ok(out: &Output, what: &str) -> String {
     assert!(
         out.status.success(),
@@ -393,22 +407,15 @@ with make_client(host, port=int(port), credentials=("admin", password)) as c:
 
 async fn sdk_task_jobs_annotations_frames(app: TestApp) {
     let Some(cli) = cli() else { return };
-    let python = cli.parent().unwrap().join("python");
     let dir = tempfile::tempdir().unwrap();
-    let mut args: Vec<String> = vec!["-c".into(), SDK_SCRIPT.into()];
     let (host, port) = host_port(&app);
-    args.extend([host, port, ADMIN_PASSWORD.to_string()]);
+    let mut args = vec![host, port, ADMIN_PASSWORD.to_string()];
     for i in 0..3 {
         let p = dir.path().join(format!("p{i}.jpg"));
         std::fs::write(&p, jpeg(40, 30, i)).unwrap();
         args.push(p.display().to_string());
     }
-    let out =
-        tokio::task::spawn_blocking(move || Command::new(python).args(&args).output().unwrap())
-            .await
-            .unwrap();
-    let printed = ok(&out, "the SDK script");
-    let seen: Value = serde_json::from_str(printed.lines().last().unwrap()).unwrap();
+    let seen = sdk_script(&cli, SDK_SCRIPT, args).await;
     assert_eq!(seen["size"], 3);
     assert_eq!(seen["frames"], 3);
     assert_eq!(seen["labels"], json!(["car", "bus"]));

@@ -461,15 +461,21 @@ async fn abandoned_tus_uploads_expire() {
     assert_eq!(left, 2, "only b's two files are left");
 }
 
-/// Restores through the one-shot form (`task_file`); the request when it has ended.
+/// Restores a task backup through the one-shot form (`task_file`); the request when it
+/// has ended.
 async fn restore(app: &TestApp, zip_bytes: Vec<u8>) -> Value {
+    restore_at(app, "/api/tasks/backup/", "task_file", zip_bytes).await
+}
+
+/// Restores through the one-shot form at `path` with the file in `field`.
+pub async fn restore_at(app: &TestApp, path: &str, field: &str, zip_bytes: Vec<u8>) -> Value {
     let form = reqwest::multipart::Form::new().part(
-        "task_file",
+        field.to_string(),
         reqwest::multipart::Part::bytes(zip_bytes).file_name("backup.zip"),
     );
     let r = app
         .client
-        .post(app.url("/api/tasks/backup/"))
+        .post(app.url(path))
         .header("Authorization", format!("Token {}", app.admin_token))
         .multipart(form)
         .send()

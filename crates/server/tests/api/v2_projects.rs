@@ -3,16 +3,14 @@
 //! seen by a v1 client, backed up and restored by the CLI, and deleted by the CLI with
 //! its tasks.
 
-use std::process::Command;
-
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::{ADMIN_PASSWORD, TestApp};
 use crate::db_tests;
 use crate::media::jpeg;
-use crate::v2::{cli, host_port, ok, run};
-use crate::v2_exchange::{entries, shapes_by_name, wait_request, zip_of};
+use crate::v2::{cli, host_port, ok, run, sdk_script};
+use crate::v2_exchange::{entries, restore_at, shapes_by_name, zip_of};
 
 db_tests!(projects_edits_previews);
 
@@ -70,25 +68,18 @@ async fn projects_edits_previews(app: TestApp) {
     );
     assert_eq!(listed.trim(), pid.to_string());
 
-    let python = cli.parent().unwrap().join("python");
-    let mut args: Vec<String> = vec!["-c".into(), SDK_SCRIPT.into()];
-    args.extend([
+    let mut args = vec![
         at.0.clone(),
         at.1.clone(),
         ADMIN_PASSWORD.into(),
         pid.to_string(),
-    ]);
+    ];
     for i in 0..3 {
         let p = dir.path().join(format!("f{i}.jpg"));
         std::fs::write(&p, jpeg(48, 32, i)).unwrap();
         args.push(p.display().to_string());
     }
-    let out =
-        tokio::task::spawn_blocking(move || Command::new(python).args(&args).output().unwrap())
-            .await
-            .unwrap();
-    let printed = ok(&out, "the SDK script");
-    let seen: Value = serde_json::from_str(printed.lines().last().unwrap()).unwrap();
+    let seen = sdk_script(&cli, SDK_SCRIPT, args).await;
     assert_eq!(seen["tasks"], json!(["renamed"]));
     assert_eq!(seen["count"], 1);
     assert_eq!(seen["project_labels"], json!(["car", "bus", "truck"]));
@@ -256,21 +247,13 @@ async fn projects_edits_previews(app: TestApp) {
         parts.push((name, bytes));
     }
     let parts: Vec<(&str, Vec<u8>)> = parts.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
-    let form = reqwest::multipart::Form::new().part(
+    let done = restore_at(
+        &app,
+        "/api/projects/backup/",
         "project_file",
-        reqwest::multipart::Part::bytes(zip_of(&parts)).file_name("broken.zip"),
-    );
-    let r = app
-        .client
-        .post(app.url("/api/projects/backup/"))
-        .header("Authorization", format!("Token {t}"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let rq: Value = r.json().await.unwrap();
-    let done = wait_request(&app, t, rq["rq_id"].as_str().unwrap()).await;
+        zip_of(&parts),
+    )
+    .await;
     assert_eq!(done["status"], "failed", "{done}");
     assert!(
         done["message"].as_str().unwrap().contains("truck"),

@@ -58,7 +58,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
     r = both(
         r,
         "/tasks/{id}",
-        get(retrieve_task).patch(update_task).delete(delete_task),
+        get(retrieve_task)
+            .patch(update_task)
+            .delete(crate::http::tasks::destroy),
     );
     r = both(r, "/tasks/{id}/preview", get(task_preview));
     r = both(r, "/projects", get(projects::list).post(projects::create));
@@ -67,7 +69,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         "/projects/{id}",
         get(projects::retrieve)
             .patch(projects::update)
-            .delete(projects::destroy),
+            .delete(crate::http::projects::destroy),
     );
     r = both(r, "/projects/{id}/preview", get(projects::preview));
     r = both(
@@ -482,15 +484,6 @@ pub async fn job_preview(
     serve_data(&st, &me, j.task_id, "frame", Some(&first), &headers).await
 }
 
-pub async fn delete_task(
-    State(st): State<AppState>,
-    me: AuthUser,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    st.core.tasks().delete(&me.actor, parse_id(&id)?).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
 /// `POST /api/tasks/{id}/data/`: CVAT 2's upload session (`Upload-Start`: 202;
 /// `Upload-Multiple` batches of `client_files`: 200; TUS creation: 201;
 /// `Upload-Finish` with the options: 202 `{rq_id}`), or, with neither header, one
@@ -551,7 +544,7 @@ pub async fn data_meta(
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
     let meta = st.core.tasks().meta(&me.actor, id).await?;
-    let task = st.core.tasks().get(&me.actor, id).await?;
+    let task = st.core.tasks().get_unchecked(id).await?; // `meta` checked access
     let tz = st.core.config().time_zone;
     let mut v =
         serde_json::to_value(&meta).map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;

@@ -149,15 +149,6 @@ pub async fn update(
     Ok(Json(render_one(&st, &v, &origin).await?))
 }
 
-pub async fn destroy(
-    State(st): State<AppState>,
-    me: AuthUser,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    st.core.projects().delete(&me.actor, parse_id(&id)?).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
 /// `GET /api/projects/{id}/preview`: the preview of the project's first task that has
 /// media (CVAT shows the same); 404 while none has.
 pub async fn preview(
