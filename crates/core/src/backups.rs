@@ -111,7 +111,7 @@ impl BackupService<'_> {
         let db = self.core.db();
         let file = file_path(self.core, target, stamp);
         if let Some(it) = db.queue_item(&key).await?
-            && crate::requests::reusable(&it, stamp, &file).await
+            && crate::requests::reusable(self.core, &it, stamp, &file).await
         {
             return Ok(key);
         }
@@ -147,7 +147,7 @@ impl BackupService<'_> {
             return Err(Error::NotFound);
         }
         let path = file_path(self.core, target, p["updated"].as_i64().unwrap_or_default());
-        if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        if !self.core.media().exists(&path).await {
             return Err(Error::NotFound);
         }
         let tz = self.core.config().time_zone;
@@ -321,8 +321,13 @@ async fn task_parts(
         "jobs": v.jobs.iter().map(|j| json!({"status": j.status, "type": "annotation",
             "start_frame": j.start_frame, "stop_frame": j.stop_frame, "frames": []})).collect::<Vec<_>>(),
     });
+    let raw = crate::tasks::data_dir(core, data.id).join("raw");
+    core.media()
+        .fetch_dir(&raw)
+        .await
+        .map_err(|e| format!("cannot read the task's files: {e}"))?;
     Ok(TaskParts {
-        raw: crate::tasks::data_dir(core, data.id).join("raw"),
+        raw,
         frames,
         task_json,
         docs,
@@ -345,7 +350,7 @@ pub async fn run_export(core: &Core, item: &QueueItem) -> std::result::Result<()
     let target = payload_target(&p).ok_or("backup without a task or project")?;
     let stamp = p["updated"].as_i64().unwrap_or_default();
     let path = file_path(core, target, stamp);
-    if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+    if core.media().exists(&path).await {
         return Ok(());
     }
     let user = p["user"].as_i64().ok_or("backup without a user")?;
@@ -358,22 +363,20 @@ pub async fn run_export(core: &Core, item: &QueueItem) -> std::result::Result<()
         let _ = tokio::fs::remove_file(&tmp).await;
         return Err(e);
     }
-    let out = path.clone();
-    core.blocking(move || -> std::result::Result<(), String> {
-        std::fs::rename(&tmp, &out).map_err(internal)?;
-        // backups of earlier states are never asked for again
-        if let Ok(entries) = std::fs::read_dir(out.parent().unwrap_or(&out)) {
-            for e in entries.flatten() {
-                let n = e.file_name().to_string_lossy().to_string();
-                if n.starts_with("backup-") && n.ends_with(".zip") && e.path() != out {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
+    tokio::fs::rename(&tmp, &path).await.map_err(internal)?;
+    core.media().publish(&path).await.map_err(internal)?;
+    // backups of earlier states are never asked for again
+    let dir = path.parent().unwrap_or(&path);
+    let mine = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    for n in core.media().names_in(dir).await {
+        if n.starts_with("backup-") && n.ends_with(".zip") && n != mine {
+            let _ = core.media().remove(&dir.join(&n)).await;
         }
-        Ok(())
-    })
-    .await
-    .map_err(internal)?
+    }
+    Ok(())
 }
 
 /// Writes the backup of `target` to `to`: a task's parts at the top, or CVAT's

@@ -198,7 +198,7 @@ pub(crate) struct Subject {
 /// of the task (a smaller stamp): a download always asks for the file of the task's
 /// current state, so they would only fill the disk. Files of later states stay (an
 /// export that finishes late must not remove a newer one).
-fn remove_older_exports(newest: &std::path::Path) {
+async fn remove_older_exports(core: &Core, newest: &std::path::Path) {
     let (Some(dir), Some(name)) = (newest.parent(), newest.file_name().and_then(|n| n.to_str()))
     else {
         return;
@@ -213,16 +213,11 @@ fn remove_older_exports(newest: &std::path::Path) {
             .ok()
     };
     let Some(mine) = stamp_of(name) else { return };
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let file = e.file_name();
-        let Some(other) = file.to_str() else { continue };
-        if stamp_of(other).is_some_and(|s| s < mine)
-            && let Err(err) = std::fs::remove_file(e.path())
+    for other in core.media().names_in(dir).await {
+        if stamp_of(&other).is_some_and(|s| s < mine)
+            && let Err(err) = core.media().remove(&dir.join(&other)).await
         {
-            tracing::warn!(file = %e.path().display(), error = %err, "could not remove an old export");
+            tracing::warn!(file = %other, error = %err, "could not remove an old export");
         }
     }
 }
@@ -415,7 +410,7 @@ impl ExportService<'_> {
         let key = v2_key(target, kind, format, origin);
         let file = file_path(self.core, target, kind, format, subject.stamp, origin);
         if let Some(it) = self.core.db().queue_item(&key).await?
-            && crate::requests::reusable(&it, subject.stamp, &file).await
+            && crate::requests::reusable(self.core, &it, subject.stamp, &file).await
         {
             return Ok(key);
         }
@@ -454,7 +449,7 @@ impl ExportService<'_> {
             p["updated"].as_i64().unwrap_or_default(),
             p["origin"].as_str().unwrap_or_default(),
         );
-        if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        if !self.core.media().exists(&path).await {
             return Err(Error::NotFound);
         }
         let name = crate::requests::download_name(&self.download_name(&subject, format));
@@ -490,7 +485,7 @@ pub(crate) async fn make_file(
         _ => return Err(format!("Unknown format {format}")),
     };
     let path = file_path(core, target, kind, format, stamp, origin);
-    if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+    if core.media().exists(&path).await {
         return Ok(path);
     }
     let (meta, frames, doc, labels, parts) = match target {
@@ -528,11 +523,15 @@ pub(crate) async fn make_file(
             .sync_all()
             .map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, &out).map_err(|e| e.to_string())?;
-        remove_older_exports(&out);
         Ok(())
     })
     .await
     .map_err(|e| e.to_string())??;
+    core.media()
+        .publish(&path)
+        .await
+        .map_err(|e| format!("cannot store the export: {e}"))?;
+    remove_older_exports(core, &path).await;
     Ok(path)
 }
 
@@ -631,8 +630,13 @@ impl FrameImages {
             None => None,
         }
         .ok_or("The task has no data")?;
+        let dir = crate::tasks::data_dir(core, data.id).join("original");
+        core.media()
+            .fetch_dir(&dir)
+            .await
+            .map_err(|e| format!("cannot read the task's frames: {e}"))?;
         Ok(FrameImages {
-            dir: crate::tasks::data_dir(core, data.id).join("original"),
+            dir,
             chunk_size: data.chunk_size.unwrap_or(1).max(1),
             current: None,
             video: data.is_video(),

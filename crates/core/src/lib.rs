@@ -20,6 +20,7 @@ pub mod error;
 pub mod exports;
 pub mod git;
 pub mod imports;
+pub mod media;
 pub mod passwords;
 pub mod permissions;
 pub mod processing;
@@ -51,8 +52,11 @@ pub struct CoreConfig {
     /// How long a cookie session lives.
     pub session_ttl: chrono::Duration,
     pub policy: Policy,
-    /// Where media, chunks and staging folders live.
+    /// This process's working folder: media, chunks and staging folders (the media
+    /// store itself without a bucket; see [`media`]).
     pub data_dir: std::path::PathBuf,
+    /// The media store behind `data_dir` (its root is `data_dir`).
+    pub media: media::MediaStore,
     /// The server share root (`server_files`, `/server/share`).
     pub share_dir: std::path::PathBuf,
     /// Whether `remote_files` may point at loopback, link-local or private addresses.
@@ -90,6 +94,8 @@ impl Default for CoreConfig {
             session_ttl: chrono::Duration::days(14),
             policy: Policy::default(),
             data_dir: "./data".into(),
+            media: media::MediaStore::open(std::path::Path::new("./data"), None)
+                .expect("a local media store always opens"),
             share_dir: "./data/share".into(),
             allow_private_remote: false,
             git_allow_local: false,
@@ -234,23 +240,15 @@ impl Core {
         server::ServerService { core: self }
     }
 
-    /// Whether the media store (the data folder) takes a write and gives it back (for
-    /// readiness probes): a small file in `<data>/tmp`, removed again.
+    /// The media store (see [`media`]).
+    pub fn media(&self) -> &media::MediaStore {
+        &self.inner.cfg.media
+    }
+
+    /// Whether the media store takes a write and gives it back (for readiness probes):
+    /// the working folder, and the bucket when there is one.
     pub async fn media_probe(&self) -> std::result::Result<(), String> {
-        let dir = self.config().data_dir.join("tmp");
-        let probe = dir.join(format!(".ready-{}", random_hex(6)));
-        let outcome = async {
-            tokio::fs::create_dir_all(&dir).await?;
-            tokio::fs::write(&probe, b"ready").await?;
-            let back = tokio::fs::read(&probe).await?;
-            if back != b"ready" {
-                return Err(std::io::Error::other("read back something else"));
-            }
-            Ok(())
-        }
-        .await;
-        let _ = tokio::fs::remove_file(&probe).await;
-        outcome.map_err(|e| format!("{}: {e}", dir.display()))
+        self.media().probe().await
     }
 
     /// Wakes a background worker (work was queued).

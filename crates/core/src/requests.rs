@@ -57,12 +57,17 @@ pub(crate) fn download_name(name: &str) -> String {
 /// Whether the item of an earlier request that made a file answers a new request for
 /// the state `stamp`: it was for that state and is still running, or finished with its
 /// `file` still there.
-pub(crate) async fn reusable(item: &QueueItem, stamp: i64, file: &std::path::Path) -> bool {
+pub(crate) async fn reusable(
+    core: &crate::Core,
+    item: &QueueItem,
+    stamp: i64,
+    file: &std::path::Path,
+) -> bool {
     let p: Value = serde_json::from_str(&item.payload).unwrap_or(Value::Null);
     p["updated"].as_i64() == Some(stamp)
         && match item.state.as_str() {
             "queued" | "started" => true,
-            "finished" => tokio::fs::try_exists(file).await.unwrap_or(false),
+            "finished" => core.media().exists(file).await,
             _ => false,
         }
 }

@@ -784,6 +784,11 @@ impl TaskService<'_> {
     /// at quality 95 for compressed (the chunk already lost what `image_quality` takes;
     /// a second loss at the same quality would compound it).
     async fn video_frame(&self, path: PathBuf, index: usize, png: bool) -> Result<Stored> {
+        self.core
+            .media()
+            .fetch(&path)
+            .await
+            .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
         let bytes = self
             .core
             .blocking(move || {
@@ -822,7 +827,7 @@ impl TaskService<'_> {
         let open = |path: PathBuf| async move {
             self.core
                 .files()
-                .open(&path)
+                .open(self.core.media(), &path)
                 .await
                 .map_err(|e| Error::Internal(format!("{path:?}: {e}")))
         };
@@ -892,9 +897,6 @@ impl TaskService<'_> {
                 let body = open(dir.join(quality).join(format!("{chunk}.zip"))).await?;
                 let ranges = match &body {
                     // Only the zip directory is read: microseconds for a chunk's members.
-                    Stored::Memory(bytes) => {
-                        ferrocat_media::chunk::stored_member_ranges(std::io::Cursor::new(bytes))
-                    }
                     Stored::Disk { path, .. } => {
                         let path = path.clone();
                         self.core
@@ -904,6 +906,13 @@ impl TaskService<'_> {
                                 )?)
                             })
                             .await?
+                    }
+                    other => {
+                        let bytes = other
+                            .bytes()
+                            .await
+                            .map_err(|e| Error::Internal(format!("chunk {chunk}: {e}")))?;
+                        ferrocat_media::chunk::stored_member_ranges(std::io::Cursor::new(bytes))
                     }
                 };
                 let (name, start, len) = ranges

@@ -473,7 +473,13 @@ pub(crate) async fn export(
         )
             .into_response(),
         ExportAnswer::Download { path, filename } => {
-            crate::http::files::download(&path, "application/zip", disposition(&filename)).await?
+            crate::http::files::download(
+                st.core.media(),
+                &path,
+                "application/zip",
+                disposition(&filename),
+            )
+            .await?
         }
     })
 }

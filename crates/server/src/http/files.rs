@@ -1,14 +1,13 @@
 //! Sending stored bytes: `ETag`/`If-None-Match`, `Cache-Control`, single `Range`s; exports
 //! as attachments.
 
-use std::io::SeekFrom;
 use std::path::Path;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use ferrocat_core::media::MediaStore;
 use ferrocat_core::stored::Stored;
 
 use crate::error::{ApiError, ApiResult};
@@ -17,7 +16,7 @@ use crate::error::{ApiError, ApiResult};
 const CACHE: &str = "private, max-age=86400";
 
 /// Serves a stored file (or the byte window `window` of it): from memory without a copy,
-/// or streamed from disk when it was too big to keep.
+/// or streamed from disk or the bucket when it was too big to keep.
 pub async fn serve(
     headers: &HeaderMap,
     body: Stored,
@@ -64,15 +63,12 @@ pub async fn serve(
             }
             Body::from(bytes.slice(from..to))
         }
-        Stored::Disk { path, .. } => {
-            let mut file = tokio::fs::File::open(&path)
+        other => Body::from_stream(
+            other
+                .stream(from, count)
                 .await
-                .map_err(|e| ApiError::Internal(format!("{path:?}: {e}")))?;
-            file.seek(SeekFrom::Start(from))
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            Body::from_stream(tokio_util::io::ReaderStream::new(file.take(count)))
-        }
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+        ),
     };
     let mut r = Response::new(content);
     *r.status_mut() = status;
@@ -90,19 +86,20 @@ pub async fn serve(
 /// Sends a one-off file (an export) as an attachment: streamed, never cached, no
 /// validators or ranges (the same URL gives a new file after every change).
 pub async fn download(
+    media: &MediaStore,
     path: &Path,
     content_type: &str,
     disposition: HeaderValue,
 ) -> ApiResult<Response> {
-    let file = tokio::fs::File::open(path)
+    let file = ferrocat_core::stored::locate(media, path)
         .await
         .map_err(|_| ApiError::not_found())?;
-    let len = file
-        .metadata()
+    let len = file.len();
+    let body = file
+        .stream(0, len)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .len();
-    let mut r = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(file)));
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut r = Response::new(Body::from_stream(body));
     let h = r.headers_mut();
     if let Ok(v) = HeaderValue::from_str(content_type) {
         h.insert(header::CONTENT_TYPE, v);

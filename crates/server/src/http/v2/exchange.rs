@@ -25,9 +25,9 @@ fn accepted(rq_id: String) -> Response {
 }
 
 /// A zip made for a request, as an attachment named `name`.
-async fn zip_download(path: &std::path::Path, name: &str) -> ApiResult<Response> {
+async fn zip_download(st: &AppState, path: &std::path::Path, name: &str) -> ApiResult<Response> {
     let disposition = crate::http::annotations::disposition(name);
-    crate::http::files::download(path, "application/zip", disposition).await
+    crate::http::files::download(st.core.media(), path, "application/zip", disposition).await
 }
 
 /// Only downloads from the server are offered (`location=local`, the default).
@@ -98,7 +98,7 @@ async fn download(
     let q = QueryPairs::parse(uri.query());
     let rq = q.get("rq_id").unwrap_or("");
     let (path, name) = st.core.exports().result(&me.actor, target, rq).await?;
-    zip_download(&path, &name).await
+    zip_download(st, &path, &name).await
 }
 
 /// `GET /api/tasks/{id}/dataset/download?rq_id=…`: a finished export's zip.
@@ -259,7 +259,7 @@ async fn backup_download(
     let q = QueryPairs::parse(uri.query());
     let rq = q.get("rq_id").unwrap_or("");
     let (path, name) = st.core.backups().export_file(&me.actor, target, rq).await?;
-    zip_download(&path, &name).await
+    zip_download(st, &path, &name).await
 }
 
 /// `GET /api/tasks/{id}/backup/download?rq_id=…`: a finished backup's zip.
