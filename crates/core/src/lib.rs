@@ -94,8 +94,7 @@ impl Default for CoreConfig {
             session_ttl: chrono::Duration::days(14),
             policy: Policy::default(),
             data_dir: "./data".into(),
-            media: media::MediaStore::open(std::path::Path::new("./data"), None)
-                .expect("a local media store always opens"),
+            media: media::MediaStore::local(std::path::Path::new("./data")),
             share_dir: "./data/share".into(),
             allow_private_remote: false,
             git_allow_local: false,

@@ -18,9 +18,7 @@
 //!
 //! A key is the file's path relative to the working folder, with `/` between segments
 //! (`data/7/compressed/0.zip`), so that the bucket has the local layout under its prefix.
-//! A working copy fetched from the bucket is a cache: it never changes (data ids are
-//! never reused) and housekeeping drops the ones not used for a day
-//! ([`MediaStore::trim_cache`]).
+//! A working copy fetched from the bucket never changes (data ids are never reused).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -74,13 +72,20 @@ fn not_found(e: object_store::Error) -> std::io::Error {
 }
 
 impl MediaStore {
+    /// The working folder `root` as the store itself (one machine).
+    pub fn local(root: &Path) -> MediaStore {
+        MediaStore {
+            root: root.to_path_buf(),
+            remote: None,
+        }
+    }
+
     /// The store `url` names (`None`, empty: the working folder `root` itself).
     /// `s3://bucket/prefix` takes credentials, region and endpoint from the `AWS_*`
     /// variables; `file:///path` is a folder shared by every process (a mount).
     pub fn open(root: &Path, url: Option<&str>) -> Result<MediaStore, String> {
-        let root = root.to_path_buf();
         let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
-            return Ok(MediaStore { root, remote: None });
+            return Ok(MediaStore::local(root));
         };
         let store: Arc<dyn ObjectStore> = if let Some(path) = url.strip_prefix("file://") {
             std::fs::create_dir_all(path).map_err(|e| format!("media store {url}: {e}"))?;
@@ -115,7 +120,7 @@ impl MediaStore {
             ));
         };
         Ok(MediaStore {
-            root,
+            root: root.to_path_buf(),
             remote: Some(Remote {
                 store,
                 url: url.to_string(),
@@ -126,11 +131,6 @@ impl MediaStore {
     /// Whether a bucket stands behind the working folder.
     pub fn is_remote(&self) -> bool {
         self.remote.is_some()
-    }
-
-    /// The working folder.
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     /// The key of a path inside the working folder (`None` outside it).
@@ -179,22 +179,6 @@ impl MediaStore {
             upload(remote.store.as_ref(), &key, &f).await
         }));
         uploads.buffer_unordered(4).try_collect::<Vec<()>>().await?;
-        Ok(())
-    }
-
-    /// Writes `bytes` to `path`: the working folder and, with a bucket, the bucket.
-    pub async fn put(&self, path: &Path, bytes: Bytes) -> std::io::Result<()> {
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        tokio::fs::write(path, &bytes).await?;
-        if let Some((remote, key)) = self.remote_key(path)? {
-            remote
-                .store
-                .put(&key, PutPayload::from_bytes(bytes))
-                .await
-                .map_err(other)?;
-        }
         Ok(())
     }
 
@@ -250,8 +234,7 @@ impl MediaStore {
 
     /// Whether the file at `path` is in the working folder or the bucket.
     pub async fn exists(&self, path: &Path) -> bool {
-        tokio::fs::try_exists(path).await.unwrap_or(false)
-            || self.remote_len(path).await.ok().flatten().is_some()
+        crate::stored::locate(self, path).await.is_ok()
     }
 
     /// The names of the files directly in the folder `dir`: the working copy's and the
@@ -344,15 +327,6 @@ impl MediaStore {
         }
     }
 
-    /// Removes the working copy at `path` only (the bucket keeps it): after publishing,
-    /// a worker drops what it made. Nothing happens without a bucket.
-    pub async fn drop_local(&self, path: &Path) -> std::io::Result<()> {
-        if self.remote.is_none() {
-            return Ok(());
-        }
-        self.remove_local(path).await
-    }
-
     async fn remove_local(&self, path: &Path) -> std::io::Result<()> {
         let outcome = match tokio::fs::metadata(path).await {
             Ok(m) if m.is_dir() => tokio::fs::remove_dir_all(path).await,
@@ -363,20 +337,6 @@ impl MediaStore {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
-    }
-
-    /// Keys under the folder `dir` in the bucket (tests and cleanup).
-    pub async fn remote_keys(&self, dir: &Path) -> std::io::Result<Vec<String>> {
-        let Some((remote, key)) = self.remote_key(dir)? else {
-            return Ok(vec![]);
-        };
-        remote
-            .store
-            .list(Some(&key))
-            .map_ok(|m| m.location.to_string())
-            .try_collect()
-            .await
-            .map_err(other)
     }
 
     /// Whether the store takes a write and gives it back (readiness): the working
@@ -422,23 +382,6 @@ impl MediaStore {
             )),
         }
     }
-
-    /// Drops working copies of bucket files (under `data/`) not used for `age`: they are
-    /// a cache, fetched again when asked for. Nothing happens without a bucket.
-    pub async fn trim_cache(&self, age: Duration) {
-        if self.remote.is_none() {
-            return;
-        }
-        let Ok(mut dirs) = tokio::fs::read_dir(self.root.join("data")).await else {
-            return;
-        };
-        while let Ok(Some(entry)) = dirs.next_entry().await {
-            let used = newest_access(&entry.path()).await;
-            if used.is_some_and(|t| t.elapsed().unwrap_or_default() > age) {
-                let _ = tokio::fs::remove_dir_all(entry.path()).await;
-            }
-        }
-    }
 }
 
 /// `s3://bucket/a/b` → (`s3://bucket`, `Some("a/b")`).
@@ -465,20 +408,6 @@ async fn files_under(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
-}
-
-/// The latest access or change time of the files in `dir`.
-async fn newest_access(dir: &Path) -> Option<std::time::SystemTime> {
-    let files = files_under(dir).await.ok()?;
-    let mut newest = tokio::fs::metadata(dir).await.ok()?.modified().ok()?;
-    for f in files {
-        if let Ok(m) = tokio::fs::metadata(&f).await {
-            for t in [m.accessed(), m.modified()].into_iter().flatten() {
-                newest = newest.max(t);
-            }
-        }
-    }
-    Some(newest)
 }
 
 /// The file at `from` into the bucket at `key`: one `PUT` when small, else a multipart

@@ -406,8 +406,7 @@ impl Config {
         }
         // `--media-url` (a bucket behind the data folder) comes when processing, uploads
         // and cleanup go through the store too (issue 18); until then the folder is it.
-        let media = ferrocat_core::media::MediaStore::open(&self.data_dir, None)
-            .map_err(|e| anyhow::anyhow!("media store: {e}"))?;
+        let media = ferrocat_core::media::MediaStore::local(&self.data_dir);
         Ok(CoreConfig {
             media,
             data_dir: self.data_dir.clone(),
